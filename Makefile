@@ -1,0 +1,64 @@
+# notifier: `make run` to try it, `make test` to check it. Everything else is set up on the way.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: setup run test test-sqlite test-postgres lint format bench faults clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+.env:
+	$(BIN)/python scripts/make_env.py
+
+setup: $(STAMP) .env
+	mkdir -p instance
+
+run: setup
+	$(BIN)/python scripts/ensure_redis.py
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi notifier seed-demo
+	@echo "Try it: $(BIN)/python scripts/send_demo_event.py   (the SMS appears below)"
+	$(BIN)/honcho start -f Procfile
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python scripts/ensure_redis.py
+	$(MAKE) --no-print-directory test-sqlite
+	@if $(BIN)/python scripts/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else echo "PostgreSQL does not answer at $(TEST_POSTGRES_URL): suite ran on SQLite only"; fi
+
+test-sqlite:
+	@echo "== test suite on SQLite"
+	TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-postgres:
+	@echo "== test suite on PostgreSQL"
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench
+
+faults: setup
+	$(BIN)/python -m bench.faults
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""RQ job entry points. Each is a thin wrapper: ids in, the domain function does the work."""

@@ -1,0 +1,111 @@
+"""Flask CLI: `flask --app wsgi db upgrade`, `flask --app wsgi notifier …`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from notifier import api_keys, scheduler, staff
+from notifier.config import PROJECT_ROOT
+from notifier.runtime import QUEUE_NAMES, Services, current
+
+db_cli = AppGroup("db", help="Database schema.")
+notifier_cli = AppGroup("notifier", help="Operate the notifier.")
+
+
+def alembic_config(url: str) -> object:
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = url
+    return config
+
+
+def upgrade_schema(services: Services, revision: str = "head") -> None:
+    from alembic import command
+
+    if services.db.is_sqlite:
+        Path(services.db.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(services.settings.DATABASE_URL), revision)  # type: ignore[arg-type]
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema to REVISION (default: head)."""
+    upgrade_schema(current(), revision)
+    click.echo(f"database at {revision}")
+
+
+@notifier_cli.command("create-api-key")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(api_keys.KINDS), default="live", show_default=True)
+def create_api_key(name: str, kind: str) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    with current().db.transaction() as session:
+        _, plaintext = api_keys.create_api_key(session, name, kind)
+    click.echo(plaintext)
+
+
+@notifier_cli.command("create-staff")
+@click.argument("username")
+@click.option("--role", type=click.Choice(staff.ROLES), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_staff(username: str, role: str, password: str) -> None:
+    """Create a console user."""
+    try:
+        with current().db.transaction() as session:
+            staff.create_user(session, username, password, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {username}")
+
+
+@notifier_cli.command("seed-demo")
+def seed_demo() -> None:
+    """Fill a demo commune: reception sessions, dossiers, staff user `demo`."""
+    from notifier import demo
+
+    summary = demo.seed(current())
+    click.echo(summary)
+
+
+@notifier_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run a queue worker on the urgent then bulk queues."""
+    from rq.worker import SimpleWorker
+
+    services = current()
+    # One process handling jobs in turn keeps provider HTTP connections and the database pool warm.
+    SimpleWorker(list(services.queues.values()), connection=services.redis).work(
+        burst=burst, with_scheduler=True
+    )
+
+
+@notifier_cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run every task once and exit.")
+def run_scheduler(once: bool) -> None:
+    """Run periodic work: message sweeps, reminders, purges."""
+    services = current()
+    if once:
+        scheduler.run_once(services)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    scheduler.run_forever(services, stop)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(notifier_cli)
+
+
+__all__ = ["QUEUE_NAMES", "init_app"]

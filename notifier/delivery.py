@@ -1,0 +1,239 @@
+"""Getting queued messages to the provider: enqueueing, sending once, retrying, sweeping.
+
+The database is the source of truth. A message row is committed before its job is enqueued, a
+job carries only the message id and sends only what it can claim, so a lost or repeated job never
+loses or doubles an SMS. No database transaction is held open across a provider call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.queue import EnqueueData
+from sqlalchemy import select
+
+from notifier import consent, statuses
+from notifier.db import utcnow
+from notifier.messages import claim_for_sending, transition
+from notifier.models import Message
+from notifier.phones import mask
+from notifier.providers import OutboundSms, ProviderError, SendResult
+from notifier.runtime import Services
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "jobs.send.send_message"
+_PENDING_JOB_STATUSES = {
+    JobStatus.QUEUED,
+    JobStatus.SCHEDULED,
+    JobStatus.STARTED,
+    JobStatus.DEFERRED,
+}
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What enqueueing needs to know of a message (plain values, safe after the session closes)."""
+
+    id: str
+    priority: str
+    attempts: int
+
+    @classmethod
+    def of(cls, message: Message) -> Queued:
+        return cls(message.id, message.priority, message.attempts)
+
+    @property
+    def job_id(self) -> str:
+        # One job id per attempt: a re-enqueued message never clobbers a job already in flight.
+        return f"send-{self.id}-{self.attempts}"
+
+
+def enqueue(services: Services, items: Sequence[Queued]) -> int:
+    """Enqueue send jobs for messages already committed as `queued`. Returns how many went out.
+
+    Redis being down is not an error here: the sweeper re-enqueues what is still queued.
+    """
+    if not items:
+        return 0
+    try:
+        with services.redis.pipeline() as pipe:
+            for priority in {item.priority for item in items}:
+                services.queue(priority).enqueue_many(
+                    [_job_data(item) for item in items if item.priority == priority],
+                    pipeline=pipe,
+                )
+            pipe.execute()
+    except RedisError as exc:
+        log.warning("queue unavailable, %d message(s) wait for the sweeper: %s", len(items), exc)
+        return 0
+    return len(items)
+
+
+def enqueue_committed(services: Services, messages: Iterable[Message]) -> int:
+    """Enqueue the queued ones among freshly committed messages."""
+    return enqueue(services, [Queued.of(m) for m in messages if m.status == statuses.QUEUED])
+
+
+def _job_data(item: Queued) -> EnqueueData:
+    return Queue.prepare_data(
+        SEND_JOB,
+        args=(item.id,),
+        job_id=item.job_id,
+        result_ttl=600,
+        failure_ttl=7 * 86400,
+        description=f"send message {item.id}",
+    )
+
+
+def send_message(services: Services, message_id: str) -> str:
+    """Send one message if it is still queued. Returns the message's status afterwards."""
+    with services.db.transaction() as session:
+        message = claim_for_sending(session, message_id)
+        if message is None:
+            current = session.get(Message, message_id)
+            return current.status if current else "missing"
+        outbound = OutboundSms(message.id, message.phone, message.body or "", message.segments)
+        attempt = message.attempts
+
+    provider = services.provider()
+    try:
+        result = provider.send(outbound)
+    except ProviderError as exc:
+        return _record_failure(services, message_id, provider.name, attempt, exc)
+    return _record_sent(services, message_id, provider.name, result)
+
+
+def _record_sent(services: Services, message_id: str, provider: str, result: SendResult) -> str:
+    with services.db.transaction() as session:
+        message = session.get_one(Message, message_id)
+        message.provider = provider
+        message.provider_message_id = result.provider_message_id
+        transition(session, message, statuses.SENT, source=provider)
+        if result.status == statuses.DELIVERED:
+            transition(session, message, statuses.DELIVERED, source=provider)
+        log.info(
+            "message %s %s via %s to %s", message_id, message.status, provider, mask(message.phone)
+        )
+        return message.status
+
+
+def _record_failure(
+    services: Services, message_id: str, provider: str, attempt: int, exc: ProviderError
+) -> str:
+    settings = services.settings
+    retry = exc.retryable and attempt < settings.SEND_MAX_ATTEMPTS
+    now = utcnow()
+    with services.db.transaction() as session:
+        message = session.get_one(Message, message_id)
+        message.provider = provider
+        if retry:
+            delay = retry_delay(attempt, settings.SEND_RETRY_BASE_SECONDS, exc.retry_after)
+            message.next_attempt_at = now + delay
+            transition(
+                session, message, statuses.QUEUED, source=provider, detail=exc.detail or exc.reason
+            )
+        else:
+            reason = "provider_unavailable" if exc.retryable else exc.reason
+            transition(
+                session, message, statuses.FAILED, source=provider, reason=reason, detail=exc.detail
+            )
+            if exc.reason == "opted_out":
+                consent.opt_out(session, message.phone, channel=provider, now=now)
+        queued = Queued.of(message)
+        status = message.status
+    log.warning(
+        "message %s attempt %d via %s failed (%s): %s",
+        message_id,
+        attempt,
+        provider,
+        "retry" if retry else "final",
+        exc,
+    )
+    if retry:
+        schedule_retry(services, queued, delay)
+    return status
+
+
+def retry_delay(attempt: int, base_seconds: float, retry_after: float | None = None) -> timedelta:
+    """Exponential backoff (base, 3×base, 9×base…), never sooner than the provider asked."""
+    seconds = base_seconds * (3 ** (attempt - 1))
+    if retry_after is not None:
+        seconds = max(seconds, retry_after)
+    return timedelta(seconds=min(seconds, 3600))
+
+
+def schedule_retry(services: Services, item: Queued, delay: timedelta) -> None:
+    if delay <= timedelta(0):
+        enqueue(services, [item])
+        return
+    try:
+        services.queue(item.priority).enqueue_in(
+            delay, SEND_JOB, item.id, job_id=item.job_id, result_ttl=600, failure_ttl=7 * 86400
+        )
+    except RedisError as exc:
+        log.warning("could not schedule retry of %s, the sweeper will: %s", item.id, exc)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    released: int  # deferred messages whose quiet hours ended
+    requeued: int  # queued messages whose job was lost
+
+
+def sweep(services: Services, now: datetime | None = None, limit: int = 5000) -> SweepResult:
+    """Release deferred messages that are due and re-enqueue queued ones whose job went missing."""
+    now = now or utcnow()
+    released = _release_deferred(services, now, limit)
+    grace = timedelta(seconds=services.settings.SWEEP_GRACE_SECONDS)
+    with services.db.session() as session:
+        rows = session.execute(
+            select(Message.id, Message.priority, Message.attempts)
+            .where(Message.status == statuses.QUEUED, Message.next_attempt_at <= now - grace)
+            .order_by(Message.next_attempt_at)
+            .limit(limit)
+        ).all()
+    stale = [Queued(*row) for row in rows]
+    lost = _without_live_jobs(services, stale)
+    requeued = enqueue(services, lost)
+    if released or requeued:
+        log.info("sweep: %d released from quiet hours, %d re-enqueued", released, requeued)
+    return SweepResult(released=released, requeued=requeued)
+
+
+def _release_deferred(services: Services, now: datetime, limit: int) -> int:
+    with services.db.transaction() as session:
+        messages = session.scalars(
+            select(Message)
+            .where(Message.status == statuses.DEFERRED, Message.next_attempt_at <= now)
+            .order_by(Message.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for message in messages:
+            message.next_attempt_at = now
+            transition(session, message, statuses.QUEUED, source="scheduler", now=now)
+        items = [Queued.of(m) for m in messages]
+    enqueue(services, items)
+    return len(items)
+
+
+def _without_live_jobs(services: Services, items: Sequence[Queued]) -> list[Queued]:
+    if not items:
+        return []
+    try:
+        jobs = Job.fetch_many([item.job_id for item in items], connection=services.redis)
+    except RedisError as exc:
+        log.warning("sweep cannot reach the queue: %s", exc)
+        return []
+    return [
+        item
+        for item, job in zip(items, jobs, strict=True)
+        if job is None or job.get_status(refresh=False) not in _PENDING_JOB_STATUSES
+    ]

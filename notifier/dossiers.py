@@ -1,0 +1,271 @@
+"""Dossier status events from the one-stop-shop system: validation, idempotent ingest, notices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notifier import messages as msgs
+from notifier import sms, templating
+from notifier.config import Settings
+from notifier.db import utcnow
+from notifier.models import Dossier, DossierEvent, Message
+
+StatusKey = Literal[
+    "registered",
+    "received",
+    "not_accepted",
+    "processing",
+    "supplement_requested",
+    "fee_required",
+    "withdrawn",
+    "stopped",
+    "ready",
+    "returned",
+    "rescheduled",
+]
+
+# DOMAIN.md status table: code → key, and whether the citizen hears about it by default.
+STATUS_CODES: dict[int, StatusKey] = {
+    1: "registered",
+    2: "received",
+    3: "not_accepted",
+    4: "processing",
+    5: "supplement_requested",
+    6: "fee_required",
+    7: "withdrawn",
+    8: "stopped",
+    9: "ready",
+    10: "returned",
+}
+RESCHEDULED = "rescheduled"
+NOTIFYING = frozenset(
+    {
+        "received",
+        "not_accepted",
+        "supplement_requested",
+        "fee_required",
+        "withdrawn",
+        "stopped",
+        "ready",
+        RESCHEDULED,
+    }
+)
+RESOLVED = frozenset({"ready", "returned"})
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class DossierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_/]{2,63}$"
+        ),
+    ]
+    procedure: Annotated[Text, StringConstraints(max_length=500)]
+    status: StatusKey | None = None
+    status_code: Annotated[int, Field(ge=1, le=10)] | None = None
+    due_date: date | None = None
+    new_due_date: date | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _status_rules(self) -> DossierIn:
+        if self.status is None and self.status_code is None:
+            raise ValueError("either status or status_code is required")
+        if self.status_code is not None:
+            by_code = STATUS_CODES[self.status_code]
+            if self.status is not None and self.status != by_code:
+                raise ValueError(
+                    f"status {self.status!r} contradicts status_code {self.status_code} ({by_code})"
+                )
+            self.status = by_code
+        if self.status == RESCHEDULED and self.new_due_date is None:
+            raise ValueError("new_due_date is required when status is 'rescheduled'")
+        if self.status == "received" and self.due_date is None:
+            raise ValueError("due_date is required when status is 'received'")
+        return self
+
+    @property
+    def status_key(self) -> str:
+        assert self.status is not None
+        return self.status
+
+
+class CitizenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    # Checked for SMS later: an unusable number is recorded, not refused (CONTRACTS.md).
+    phone: Annotated[Text, StringConstraints(max_length=64)]
+    language: Literal["vi", "en"] = "vi"
+
+
+class DossierEventIn(BaseModel):
+    """The body of POST /api/v1/dossier-events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[Text, StringConstraints(max_length=200)]
+    occurred_at: AwareDatetime
+    dossier: DossierIn
+    citizen: CitizenIn
+
+
+def payload_hash(payload: Any) -> str:
+    """Hash of the parsed JSON, so a re-serialised but identical body counts as the same."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class IngestResult:
+    event_id: str
+    duplicate: bool
+    conflict: bool = False
+    messages: list[Message] = field(default_factory=list)
+
+
+def find_existing(session: Session, event_id: str, digest: str) -> IngestResult | None:
+    """The outcome for an event id seen before: a duplicate (same body) or a conflict."""
+    event = session.scalar(select(DossierEvent).where(DossierEvent.event_id == event_id))
+    if event is None:
+        return None
+    if event.payload_hash != digest:
+        return IngestResult(event_id, duplicate=True, conflict=True)
+    found = session.scalars(
+        select(Message).where(Message.dossier_event_id == event.id).order_by(Message.created_at)
+    ).all()
+    return IngestResult(event_id, duplicate=True, messages=list(found))
+
+
+def ingest(
+    session: Session,
+    settings: Settings,
+    event: DossierEventIn,
+    digest: str,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Record the event, update the dossier and add the citizen's notice. The caller commits."""
+    existing = find_existing(session, event.event_id, digest)
+    if existing is not None:
+        return existing
+    now = now or utcnow()
+    status = event.dossier.status_key
+    dossier = _apply_to_dossier(session, event, now)
+    row = DossierEvent(
+        event_id=event.event_id,
+        payload_hash=digest,
+        dossier=dossier,
+        status=status,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        new_due_date=event.dossier.new_due_date,
+        note=event.dossier.note,
+    )
+    session.add(row)
+    session.flush()
+    result = IngestResult(event.event_id, duplicate=False)
+    # An event older than what we already know is kept but not announced: a late "received"
+    # after "ready" would only confuse the citizen.
+    is_latest = dossier.status_changed_at <= event.occurred_at
+    if is_latest and should_notify(settings, status):
+        result.messages.append(_notice(session, settings, event, dossier, row, now))
+    return result
+
+
+def should_notify(settings: Settings, status: str) -> bool:
+    return status in NOTIFYING or (status == "returned" and settings.NOTIFY_RETURNED)
+
+
+def _apply_to_dossier(session: Session, event: DossierEventIn, now: datetime) -> Dossier:
+    data = event.dossier
+    dossier = session.scalar(select(Dossier).where(Dossier.code == data.code))
+    if dossier is None:
+        dossier = Dossier(
+            code=data.code, status=data.status_key, status_changed_at=event.occurred_at
+        )
+        session.add(dossier)
+    elif dossier.status_changed_at > event.occurred_at:
+        return dossier
+    dossier.procedure = data.procedure
+    dossier.citizen_name = event.citizen.name
+    dossier.phone = event.citizen.phone
+    dossier.language = event.citizen.language
+    dossier.updated_at = now
+    if data.status_key == RESCHEDULED:
+        dossier.due_date = data.new_due_date
+        return dossier
+    dossier.status = data.status_key
+    dossier.status_changed_at = event.occurred_at
+    dossier.due_date = data.due_date or dossier.due_date
+    if data.status_key == "received":
+        dossier.received_at = dossier.received_at or event.occurred_at
+    if data.status_key in RESOLVED:
+        dossier.resolved_at = dossier.resolved_at or event.occurred_at
+    return dossier
+
+
+def _notice(
+    session: Session,
+    settings: Settings,
+    event: DossierEventIn,
+    dossier: Dossier,
+    row: DossierEvent,
+    now: datetime,
+) -> Message:
+    template = f"dossier_{event.dossier.status_key}"
+    personalisation = {
+        "code": dossier.code,
+        "procedure": event.dossier.procedure,
+        "due_date": _iso(event.dossier.due_date or dossier.due_date),
+        "new_due_date": _iso(event.dossier.new_due_date),
+        "note": event.dossier.note,
+        "citizen_name": event.citizen.name,
+    }
+    links = {"dossier_id": dossier.id, "dossier_event_id": row.id}
+    language = event.citizen.language
+    try:
+        text = msgs.render_text(settings, template, personalisation, language)
+        prepared = msgs.prepare(settings, text)
+    except (templating.TemplateError, sms.MessageTooLong) as exc:
+        reason = "too_long" if isinstance(exc, sms.MessageTooLong) else "template_error"
+        return msgs.create_rejected(
+            session,
+            phone=event.citizen.phone,
+            reason=reason,
+            detail=str(exc),
+            kind="dossier",
+            template=template,
+            language=language,
+            now=now,
+            **links,
+        )
+    return msgs.create_message(
+        session,
+        settings,
+        phone=event.citizen.phone,
+        prepared=prepared,
+        urgent=settings.DOSSIER_NOTICES_URGENT,
+        essential=True,
+        kind="dossier",
+        template=template,
+        personalisation=personalisation,
+        language=language,
+        now=now,
+        **links,
+    )
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None

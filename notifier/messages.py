@@ -1,0 +1,205 @@
+"""Creating messages and moving them through the status machine. No Flask, no queue here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from notifier import phones, sms, statuses, templating
+from notifier.config import Settings
+from notifier.db import utcnow
+from notifier.models import Contact, Message, MessageStatusEvent
+from notifier.quiet_hours import quiet_until
+
+
+def office_personalisation(settings: Settings) -> dict[str, str]:
+    """Values every template may use without the caller passing them."""
+    return {
+        "office_name": settings.OFFICE_NAME,
+        "office_address": settings.OFFICE_ADDRESS,
+        "office_hours": settings.OFFICE_HOURS,
+    }
+
+
+def render_text(
+    settings: Settings, template: str, personalisation: Mapping[str, Any], language: str = "vi"
+) -> str:
+    """Render a template with the office's details filled in. Raises templating.TemplateError."""
+    return templating.render(
+        template, {**office_personalisation(settings), **personalisation}, language
+    )
+
+
+def prepare(settings: Settings, text: str) -> sms.PreparedSms:
+    """Apply the diacritics policy and the hard length limit. Raises sms.MessageTooLong."""
+    return sms.prepare(
+        text,
+        policy=settings.SMS_DIACRITICS,
+        max_segments=settings.SMS_MAX_SEGMENTS,
+        max_chars=settings.SMS_MAX_CHARACTERS,
+    )
+
+
+def is_opted_out(session: Session, phone: str) -> bool:
+    return bool(session.scalar(select(Contact.opted_out).where(Contact.phone == phone)))
+
+
+def create_message(
+    session: Session,
+    settings: Settings,
+    *,
+    phone: str,
+    prepared: sms.PreparedSms,
+    urgent: bool,
+    essential: bool,
+    kind: str,
+    template: str | None = None,
+    personalisation: Mapping[str, Any] | None = None,
+    language: str = "vi",
+    now: datetime | None = None,
+    **links: Any,
+) -> Message:
+    """Add a message row in the status it deserves: queued, deferred (quiet hours) or rejected.
+
+    The caller commits, then enqueues queued messages (see `delivery.enqueue`).
+    """
+    now = now or utcnow()
+    message = Message(
+        phone=phone.strip()[:64],
+        template=template,
+        language=language,
+        personalisation=dict(personalisation) if personalisation is not None else None,
+        body=prepared.body,
+        encoding=prepared.analysis.encoding,
+        segments=prepared.analysis.segments,
+        characters=prepared.analysis.characters,
+        priority="urgent" if urgent else "bulk",
+        essential=essential,
+        kind=kind,
+        created_at=now,
+        **links,
+    )
+    status, reason, detail, not_before = _initial_status(session, settings, message, urgent, now)
+    message.status = status
+    message.failure_reason = reason
+    message.failure_detail = detail
+    message.next_attempt_at = not_before
+    if status == statuses.REJECTED:
+        message.completed_at = now
+    message.history.append(
+        MessageStatusEvent(status=status, at=now, source="created", detail=reason)
+    )
+    session.add(message)
+    return message
+
+
+def create_rejected(
+    session: Session,
+    *,
+    phone: str,
+    reason: str,
+    detail: str,
+    kind: str,
+    template: str | None = None,
+    language: str = "vi",
+    now: datetime | None = None,
+    **links: Any,
+) -> Message:
+    """Record a message that could not even be composed (template error, too long)."""
+    now = now or utcnow()
+    message = Message(
+        phone=phone.strip()[:64],
+        template=template,
+        language=language,
+        body=None,
+        encoding="GSM-7",
+        segments=0,
+        characters=0,
+        status=statuses.REJECTED,
+        failure_reason=reason,
+        failure_detail=detail[:500],
+        kind=kind,
+        created_at=now,
+        completed_at=now,
+        **links,
+    )
+    message.history.append(
+        MessageStatusEvent(status=statuses.REJECTED, at=now, source="created", detail=reason)
+    )
+    session.add(message)
+    return message
+
+
+def _initial_status(
+    session: Session, settings: Settings, message: Message, urgent: bool, now: datetime
+) -> tuple[str, str | None, str | None, datetime | None]:
+    try:
+        message.phone = phones.normalize(
+            message.phone, allow_international=settings.ALLOW_INTERNATIONAL_SMS
+        )
+    except phones.InvalidPhoneNumber as exc:
+        return statuses.REJECTED, exc.reason, str(exc), None
+    if not message.essential and is_opted_out(session, message.phone):
+        return statuses.REJECTED, "opted_out", None, None
+    if not urgent:
+        resume_at = quiet_until(now, settings.quiet_hours, settings.tz)
+        if resume_at is not None:
+            return statuses.DEFERRED, None, None, resume_at
+    return statuses.QUEUED, None, None, now
+
+
+def transition(
+    session: Session,
+    message: Message,
+    new_status: str,
+    *,
+    source: str,
+    detail: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move `message` forward to `new_status` and record it; False (and no change) otherwise."""
+    if not statuses.can_move(message.status, new_status):
+        return False
+    now = now or utcnow()
+    message.status = new_status
+    message.updated_at = now
+    if new_status == statuses.SENT:
+        message.sent_at = message.sent_at or now
+    elif new_status == statuses.DELIVERED:
+        message.sent_at = message.sent_at or now
+        message.delivered_at = now
+    if new_status in statuses.FINAL:
+        message.completed_at = now
+        if reason:
+            message.failure_reason = reason
+            message.failure_detail = (detail or "")[:500] or None
+    session.add(
+        MessageStatusEvent(
+            message_id=message.id, status=new_status, at=now, source=source, detail=detail or reason
+        )
+    )
+    return True
+
+
+def claim_for_sending(
+    session: Session, message_id: str, now: datetime | None = None
+) -> Message | None:
+    """Atomically move a queued message to `sending`; None when someone else already has it."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == statuses.QUEUED)
+        .values(status=statuses.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.add(
+        MessageStatusEvent(message_id=message_id, status=statuses.SENDING, at=now, source="worker")
+    )
+    return session.get(Message, message_id, populate_existing=True)

@@ -1,0 +1,51 @@
+"""Provider adapters behind one interface (`Provider`), built once per process from settings."""
+
+from __future__ import annotations
+
+from notifier.config import Settings
+from notifier.providers.android_gateway import AndroidGatewayProvider
+from notifier.providers.base import (
+    OutboundSms,
+    PermanentProviderError,
+    Provider,
+    ProviderError,
+    RetryableProviderError,
+    SendResult,
+)
+from notifier.providers.console import ConsoleProvider
+from notifier.providers.twilio import TwilioProvider
+
+__all__ = [
+    "OutboundSms",
+    "PermanentProviderError",
+    "Provider",
+    "ProviderError",
+    "RetryableProviderError",
+    "SendResult",
+    "build_provider",
+]
+
+PROVIDER_NAMES = ("console", "twilio", "android_gateway")
+
+
+def build_provider(name: str, settings: Settings) -> Provider:
+    if name == "console":
+        return ConsoleProvider()
+    if name == "twilio":
+        return TwilioProvider(
+            settings.TWILIO_ACCOUNT_SID,
+            settings.TWILIO_AUTH_TOKEN,
+            sender=settings.TWILIO_FROM,
+            messaging_service_sid=settings.TWILIO_MESSAGING_SERVICE_SID,
+            status_callback=settings.PUBLIC_BASE_URL.rstrip("/") + "/twilio/status",
+            api_base_url=settings.TWILIO_API_BASE_URL,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    if name == "android_gateway":
+        return AndroidGatewayProvider(
+            settings.ANDROID_GATEWAY_URL,
+            settings.ANDROID_GATEWAY_LOGIN,
+            settings.ANDROID_GATEWAY_PASSWORD,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    raise ValueError(f"unknown SMS_PROVIDER {name!r}; expected one of {', '.join(PROVIDER_NAMES)}")

@@ -1,0 +1,56 @@
+"""The scheduler process: periodic work (sweeps, reminders, purges) run on fixed intervals.
+
+Every task is safe to run from two schedulers at once: the work it does is claimed in the
+database, so a second scheduler only finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from notifier import delivery
+from notifier.runtime import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every_seconds: float
+    run: Callable[[Services], object]
+
+
+TASKS: list[PeriodicTask] = [
+    PeriodicTask("sweep-messages", 15, delivery.sweep),
+]
+
+
+def run_once(services: Services) -> None:
+    for task in TASKS:
+        _run(task, services)
+
+
+def run_forever(services: Services, stop: threading.Event | None = None, tick: float = 1.0) -> None:
+    stop = stop or threading.Event()
+    next_run = {task.name: 0.0 for task in TASKS}
+    log.info("scheduler started: %s", ", ".join(f"{t.name}/{t.every_seconds:g}s" for t in TASKS))
+    while not stop.is_set():
+        now = time.monotonic()
+        for task in TASKS:
+            if now >= next_run[task.name]:
+                _run(task, services)
+                next_run[task.name] = time.monotonic() + task.every_seconds
+        stop.wait(tick)
+
+
+def _run(task: PeriodicTask, services: Services) -> None:
+    try:
+        task.run(services)
+    except Exception:
+        # One failing task (database restarting, say) must not stop the others or the loop.
+        log.exception("scheduled task %s failed", task.name)

@@ -1,0 +1,107 @@
+"""SMS templates: Jinja2 in a sandbox, strict about missing variables, one file per template."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from notifier.config import PROJECT_ROOT
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates_sms"
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
+
+
+class TemplateError(ValueError):
+    """A template cannot be rendered; the message says what to fix."""
+
+
+class UnknownTemplate(TemplateError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown template {name!r}")
+        self.name = name
+
+
+class MissingPersonalisation(TemplateError):
+    def __init__(self, template: str, missing: list[str]) -> None:
+        names = ", ".join(missing)
+        super().__init__(f"Template {template!r} needs personalisation: {names}")
+        self.template = template
+        self.missing = missing
+
+
+def format_date(value: Any) -> str:
+    """Dates in SMS are always dd/mm/yyyy."""
+    if isinstance(value, datetime | date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str) and value:
+        return date.fromisoformat(value[:10]).strftime("%d/%m/%Y")
+    return str(value)
+
+
+def format_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%H:%M")
+    return str(value)
+
+
+@lru_cache(maxsize=4)
+def environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(root)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date"] = format_date
+    env.filters["time"] = format_time
+    return env
+
+
+def template_names(root: Path = TEMPLATES_DIR) -> list[str]:
+    """Every template name (the file stem) available in the default language."""
+    return sorted(p.stem for p in (root / DEFAULT_LANGUAGE).glob("*.txt"))
+
+
+def required_variables(name: str, language: str = DEFAULT_LANGUAGE) -> set[str]:
+    env = environment()
+    source = _source(env, name, language)
+    return set(meta.find_undeclared_variables(env.parse(source)))
+
+
+def render(name: str, personalisation: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> str:
+    """Render template `name` in `language` (falling back to Vietnamese), stripped of outer space."""
+    env = environment()
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    path = _path(env, name, language)
+    missing = sorted(required_variables(name, language) - set(personalisation))
+    if missing:
+        raise MissingPersonalisation(name, missing)
+    return env.get_template(path).render(**personalisation).strip()
+
+
+def _path(env: SandboxedEnvironment, name: str, language: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise UnknownTemplate(name)
+    for lang in (language, DEFAULT_LANGUAGE):
+        path = f"{lang}/{name}.txt"
+        try:
+            env.get_template(path)
+        except TemplateNotFound:
+            continue
+        return path
+    raise UnknownTemplate(name)
+
+
+def _source(env: SandboxedEnvironment, name: str, language: str) -> str:
+    path = _path(env, name, language)
+    assert env.loader is not None
+    return env.loader.get_source(env, path)[0]

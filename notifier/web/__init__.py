@@ -1,0 +1,21 @@
+"""HTTP edges: one blueprint per concern, all thin over the domain modules."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from notifier.runtime import Services
+
+
+def services() -> Services:
+    """The service container of the running app."""
+    found: Services = current_app.extensions["notifier"]
+    return found
+
+
+def register_blueprints(app: Flask) -> None:
+    from notifier.web import dossier_events, health, twilio
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(dossier_events.bp)
+    app.register_blueprint(twilio.bp)

@@ -1,0 +1,101 @@
+"""POST /api/v1/dossier-events: the signed webhook of the one-stop-shop system."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from notifier import delivery, dossiers, signing
+from notifier.models import Message
+from notifier.web import services
+from notifier.web.problems import ApiProblem, invalid_request
+
+log = logging.getLogger(__name__)
+bp = Blueprint("dossier_events", __name__, url_prefix="/api/v1")
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@bp.post("/dossier-events")
+def receive() -> ResponseReturnValue:
+    request.max_content_length = MAX_BODY_BYTES
+    body = request.get_data(cache=True)
+    settings = services().settings
+    try:
+        signing.verify(
+            settings.DOSSIER_WEBHOOK_SECRET,
+            body,
+            request.headers.get("X-Notifier-Timestamp"),
+            request.headers.get("X-Notifier-Signature"),
+            tolerance_seconds=settings.WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except signing.SignatureError as exc:
+        log.warning("dossier webhook refused: %s", exc)
+        raise ApiProblem(401, "Unauthorized", str(exc)) from None
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "Unsupported Media Type", "Send the event as application/json.")
+    payload = _parse_json(body)
+    try:
+        # Strict JSON mode: "5" is not a number, but ISO date strings are dates.
+        event = dossiers.DossierEventIn.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise invalid_request(exc) from None
+    digest = dossiers.payload_hash(payload)
+    result = _ingest(event, digest)
+    if result.conflict:
+        raise ApiProblem(
+            409,
+            "Conflict",
+            f"event_id {event.event_id!r} was already received with a different body.",
+        )
+    if not result.duplicate:
+        delivery.enqueue_committed(services(), result.messages)
+    return (
+        jsonify(
+            event_id=result.event_id,
+            duplicate=result.duplicate,
+            messages=[_summary(m) for m in result.messages],
+        ),
+        200 if result.duplicate else 202,
+    )
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiProblem(400, "Malformed JSON", f"The body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiProblem(400, "Invalid request", "The body must be a JSON object.")
+    return payload
+
+
+def _ingest(event: dossiers.DossierEventIn, digest: str) -> dossiers.IngestResult:
+    db = services().db
+    try:
+        with db.transaction() as session:
+            return dossiers.ingest(session, services().settings, event, digest)
+    except IntegrityError:
+        # The same event delivered concurrently: the other request won; answer as a replay.
+        with db.session() as session:
+            found = dossiers.find_existing(session, event.event_id, digest)
+        if found is None:
+            raise
+        return found
+
+
+def _summary(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "status": message.status,
+        "template": message.template,
+        "segments": message.segments,
+        "encoding": message.encoding,
+        "failure_reason": message.failure_reason,
+    }

@@ -1,0 +1,58 @@
+"""Twilio webhooks: delivery status callbacks (and, later, inbound SMS)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
+from twilio.request_validator import RequestValidator
+
+from notifier import receipts
+from notifier.web import services
+from notifier.web.problems import ApiProblem
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def public_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL + path (+ query), as the provider called it."""
+    base = services().settings.PUBLIC_BASE_URL.rstrip("/")
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = services().settings.TWILIO_AUTH_TOKEN
+        signature = request.headers.get("X-Twilio-Signature", "")
+        valid = bool(token and signature) and RequestValidator(token).validate(
+            public_url(), request.form.to_dict(flat=True), signature
+        )
+        if not valid:
+            log.warning("twilio webhook %s refused: bad or missing signature", request.path)
+            raise ApiProblem(403, "Forbidden", "X-Twilio-Signature is missing or does not match.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.post("/status")
+@twilio_signature_required
+def status_callback() -> ResponseReturnValue:
+    sid = request.form.get("MessageSid", "")
+    status = request.form.get("MessageStatus", "")
+    error_code = request.form.get("ErrorCode") or None
+    if not sid or not status:
+        raise ApiProblem(400, "Invalid request", "MessageSid and MessageStatus are required.")
+    with services().db.transaction() as session:
+        receipts.apply_twilio_status(session, sid, status, error_code)
+    return Response(status=204)

@@ -1,0 +1,241 @@
+"""A Twilio-compatible Messages API on 127.0.0.1, for tests and benchmarks.
+
+It speaks the real wire format (form-encoded POST, JSON resources, Twilio error bodies) so the
+official SDK is exercised over real HTTP. Behaviour can be scripted: failures, latency, rate limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "fake-auth-token"
+_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
+
+
+@dataclass
+class ScriptedResponse:
+    status: int
+    code: int | None = None
+    message: str = ""
+    retry_after: int | None = None
+
+
+@dataclass
+class ReceivedMessage:
+    sid: str
+    to: str
+    body: str
+    sender: str
+    status_callback: str | None
+    at: datetime
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    latency: float = 0.0
+    rate_limit_per_second: int | None = None
+    messages: list[ReceivedMessage] = field(default_factory=list)
+    requests: int = 0
+    rejected_429: int = 0
+    _script: deque[ScriptedResponse] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _window: deque[float] = field(default_factory=deque)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    # -- control -----------------------------------------------------------------------------
+    def start(self) -> FakeTwilio:
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail_next(
+        self,
+        count: int,
+        status: int = 500,
+        code: int | None = None,
+        message: str = "scripted failure",
+        retry_after: int | None = None,
+    ) -> None:
+        with self._lock:
+            for _ in range(count):
+                self._script.append(ScriptedResponse(status, code, message, retry_after))
+
+    def sent_to(self, phone: str) -> list[ReceivedMessage]:
+        with self._lock:
+            return [m for m in self.messages if m.to == phone]
+
+    def status_callback_signature(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
+
+    # -- serving -----------------------------------------------------------------------------
+    def _authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user == self.account_sid and password == self.auth_token
+
+    def _next_scripted(self) -> ScriptedResponse | None:
+        with self._lock:
+            self.requests += 1
+            if self._script:
+                return self._script.popleft()
+            if self.rate_limit_per_second:
+                now = time.monotonic()
+                while self._window and now - self._window[0] >= 1.0:
+                    self._window.popleft()
+                if len(self._window) >= self.rate_limit_per_second:
+                    self.rejected_429 += 1
+                    return ScriptedResponse(429, 20429, "Too Many Requests", retry_after=1)
+                self._window.append(now)
+        return None
+
+    def _create(self, form: dict[str, str]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        sid = "SM" + uuid.uuid4().hex
+        received = ReceivedMessage(
+            sid=sid,
+            to=form.get("To", ""),
+            body=form.get("Body", ""),
+            sender=form.get("From") or form.get("MessagingServiceSid", ""),
+            status_callback=form.get("StatusCallback"),
+            at=now,
+        )
+        with self._lock:
+            self.messages.append(received)
+        return _resource(self.account_sid, received)
+
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        to = (query.get("To") or [None])[0]
+        since = (query.get("DateSent>") or [None])[0]
+        with self._lock:
+            found = [m for m in self.messages if to is None or m.to == to]
+        if since:
+            threshold = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            found = [m for m in found if m.at >= threshold]
+        return {
+            "messages": [_resource(self.account_sid, m) for m in reversed(found)],
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(found),
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
+        }
+
+
+def _resource(account_sid: str, message: ReceivedMessage) -> dict[str, Any]:
+    date = format_datetime(message.at)
+    return {
+        "sid": message.sid,
+        "account_sid": account_sid,
+        "to": message.to,
+        "from": message.sender,
+        "body": message.body,
+        "status": "queued",
+        "num_segments": "1",
+        "direction": "outbound-api",
+        "date_created": date,
+        "date_updated": date,
+        "date_sent": date,
+        "error_code": None,
+        "error_message": None,
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{message.sid}.json",
+    }
+
+
+def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def _reply(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _route(self) -> re.Match[str] | None:
+            match = _MESSAGES_PATH.match(urlparse(self.path).path)
+            if match is None:
+                self._reply(404, {"code": 20404, "message": "Not found", "status": 404})
+                return None
+            if not fake._authorized(self.headers.get("Authorization")):
+                self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                return None
+            return match
+
+        def do_GET(self) -> None:
+            if self._route():
+                self._reply(200, fake._list(parse_qs(urlparse(self.path).query)))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode()
+            if not self._route():
+                return
+            if fake.latency:
+                time.sleep(fake.latency)
+            scripted = fake._next_scripted()
+            if scripted is not None:
+                headers = {"Retry-After": str(scripted.retry_after)} if scripted.retry_after else {}
+                self._reply(
+                    scripted.status,
+                    {
+                        "code": scripted.code,
+                        "message": scripted.message,
+                        "status": scripted.status,
+                        "more_info": f"https://www.twilio.com/docs/errors/{scripted.code}",
+                    },
+                    headers,
+                )
+                return
+            form = {key: values[0] for key, values in parse_qs(raw).items()}
+            if not form.get("To") or not form.get("Body"):
+                self._reply(
+                    400,
+                    {"code": 21604, "message": "A 'To' phone number is required.", "status": 400},
+                )
+                return
+            self._reply(201, fake._create(form))
+
+    return Handler

@@ -1,0 +1,301 @@
+"""The core path: signed dossier webhook → message row → job → SMS at the (fake) Twilio API."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from notifier.models import Dossier, DossierEvent, Message
+from notifier.runtime import Services
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.helpers import DELETE, dossier_event, post_signed, run_jobs
+
+EXPECTED_RECEIVED_SMS = (
+    "UBND xa Dai Thanh: Ho so 000.00.31.H26-250714-0001 (Chung thuc ban sao tu ban chinh) "
+    "da duoc tiep nhan. Ngay hen tra ket qua: 16/07/2025."
+)
+
+
+@pytest.fixture
+def settings_overrides(twilio_settings: dict[str, Any]) -> dict[str, Any]:
+    return twilio_settings
+
+
+def count(services: Services, model: type) -> int:
+    with services.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def only_message(services: Services) -> Message:
+    with services.db.session() as session:
+        return session.scalars(select(Message).options(selectinload(Message.history))).one()
+
+
+def test_signed_event_sends_exactly_one_sms_with_the_right_text(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    response = post_signed(client, dossier_event())
+
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["event_id"] == "onestop-2025-07-14-000123"
+    assert body["duplicate"] is False
+    [summary] = body["messages"]
+    assert summary["status"] == "queued"
+    assert summary["template"] == "dossier_received"
+    assert summary["encoding"] == "GSM-7"
+    assert summary["segments"] == 1
+
+    run_jobs(services)
+
+    [sms] = fake_twilio.messages
+    assert sms.to == "+84912345678"
+    assert sms.body == EXPECTED_RECEIVED_SMS
+    assert sms.sender == "UBND-XA"
+    assert sms.status_callback == "https://notifier.example.test/twilio/status"
+    message = only_message(services)
+    assert message.status == "sent"
+    assert message.provider == "twilio"
+    assert message.provider_message_id == sms.sid
+    assert [h.status for h in message.history] == ["queued", "sending", "sent"]
+
+
+def test_dossier_is_stored_with_upper_case_code(client: FlaskClient, services: Services) -> None:
+    post_signed(client, dossier_event(**{"dossier.code": "000.00.31.h26-250714-0001"}))
+    with services.db.session() as session:
+        dossier = session.scalars(select(Dossier)).one()
+    assert dossier.code == "000.00.31.H26-250714-0001"
+    assert dossier.status == "received"
+    assert dossier.phone == "0912 345 678"
+    assert str(dossier.due_date) == "2025-07-16"
+
+
+def test_replayed_event_sends_nothing_more(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    first = post_signed(client, dossier_event())
+    run_jobs(services)
+    again = post_signed(client, dossier_event())
+    run_jobs(services)
+
+    assert again.status_code == 200
+    assert again.get_json()["duplicate"] is True
+    assert again.get_json()["messages"][0]["id"] == first.get_json()["messages"][0]["id"]
+    assert len(fake_twilio.messages) == 1
+    assert count(services, DossierEvent) == 1
+
+
+def test_conflicting_replay_is_409_and_changes_nothing(
+    client: FlaskClient, services: Services
+) -> None:
+    post_signed(client, dossier_event())
+    response = post_signed(client, dossier_event(**{"dossier.due_date": "2025-07-20"}))
+
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert "onestop-2025-07-14-000123" in response.get_json()["detail"]
+    assert count(services, Message) == 1
+
+
+def test_statuses_that_do_not_notify_send_nothing(client: FlaskClient, services: Services) -> None:
+    response = post_signed(client, dossier_event(**{"dossier.status": "processing"}))
+    assert response.status_code == 202
+    assert response.get_json()["messages"] == []
+    assert count(services, Message) == 0
+    assert count(services, DossierEvent) == 1
+
+
+def test_status_code_may_replace_status(
+    client: FlaskClient, fake_twilio: FakeTwilio, services: Services
+) -> None:
+    event = dossier_event(**{"dossier.status": DELETE, "dossier.status_code": 9})
+    response = post_signed(client, event)
+    assert response.get_json()["messages"][0]["template"] == "dossier_ready"
+    run_jobs(services)
+    assert "da xu ly xong" in fake_twilio.messages[0].body
+
+
+def test_rescheduled_event_apologises_with_the_new_date(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    post_signed(client, dossier_event())
+    post_signed(
+        client,
+        dossier_event(
+            event_id="onestop-2",
+            occurred_at="2025-07-16T09:00:00+07:00",
+            **{
+                "dossier.status": "rescheduled",
+                "dossier.new_due_date": "2025-07-21",
+                "dossier.note": "cần xác minh thêm",
+            },
+        ),
+    )
+    run_jobs(services)
+    assert fake_twilio.messages[1].body == (
+        "UBND xa Dai Thanh xin loi Ong/Ba: ho so 000.00.31.H26-250714-0001 cham so voi hen. "
+        "Ngay hen tra moi: 21/07/2025. Ly do: can xac minh them."
+    )
+    with services.db.session() as session:
+        assert str(session.scalars(select(Dossier)).one().due_date) == "2025-07-21"
+
+
+def test_older_event_arriving_late_is_kept_but_not_announced(
+    client: FlaskClient, services: Services
+) -> None:
+    post_signed(
+        client,
+        dossier_event(occurred_at="2025-07-16T10:00:00+07:00", **{"dossier.status": "ready"}),
+    )
+    late = post_signed(client, dossier_event(event_id="late-received"))
+    assert late.status_code == 202
+    assert late.get_json()["messages"] == []
+    with services.db.session() as session:
+        assert session.scalars(select(Dossier)).one().status == "ready"
+
+
+def test_english_speaking_citizen_gets_the_english_template(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    post_signed(client, dossier_event(**{"citizen.language": "en"}))
+    run_jobs(services)
+    assert fake_twilio.messages[0].body.startswith("UBND xa Dai Thanh: Dossier 000.00.31.H26")
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+def test_bad_signature_is_401_and_stores_nothing(client: FlaskClient, services: Services) -> None:
+    response = post_signed(client, dossier_event(), secret="not-the-secret")
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == "signature does not match"
+    assert count(services, DossierEvent) == 0
+
+
+def test_missing_signature_is_401(client: FlaskClient) -> None:
+    response = client.post("/api/v1/dossier-events", json=dossier_event())
+    assert response.status_code == 401
+    assert "missing" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("age", [301, -301, 86_400])
+def test_stale_or_future_timestamp_is_401(client: FlaskClient, age: int) -> None:
+    response = post_signed(client, dossier_event(), timestamp=int(time.time()) - age)
+    assert response.status_code == 401
+    assert "300 s" in response.get_json()["detail"]
+
+
+def test_signature_of_another_body_is_401(client: FlaskClient) -> None:
+    from notifier import signing
+
+    body = json.dumps(dossier_event()).encode()
+    headers = signing.signed_headers("test-webhook-secret", body)
+    tampered = body.replace(b"0912 345 678", b"0987 654 321")
+    response = client.post(
+        "/api/v1/dossier-events", data=tampered, headers=headers, content_type="application/json"
+    )
+    assert response.status_code == 401
+
+
+def test_malformed_json_is_400(client: FlaskClient) -> None:
+    response = post_signed(client, b'{"event_id": "x", ')
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["title"] == "Malformed JSON"
+
+
+def test_json_that_is_not_an_object_is_400(client: FlaskClient) -> None:
+    response = post_signed(client, b"[1, 2, 3]")
+    assert response.status_code == 400
+
+
+def test_missing_fields_are_listed_one_by_one(client: FlaskClient) -> None:
+    event = dossier_event(**{"dossier.procedure": DELETE, "citizen.phone": DELETE})
+    response = post_signed(client, event)
+    assert response.status_code == 400
+    fields = {error["field"] for error in response.get_json()["errors"]}
+    assert fields == {"dossier.procedure", "citizen.phone"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"dossier.status_code": "9", "dossier.status": DELETE}, "dossier.status_code"),
+        ({"dossier.due_date": "16/07/2025"}, "dossier.due_date"),
+        ({"occurred_at": "2025-07-14T08:30:00"}, "occurred_at"),
+        ({"citizen.phone": 912345678}, "citizen.phone"),
+        ({"event_id": 123}, "event_id"),
+        ({"dossier": "000.00.31.H26-250714-0001"}, "dossier"),
+    ],
+)
+def test_wrong_types_name_the_field(
+    client: FlaskClient, change: dict[str, Any], field: str
+) -> None:
+    response = post_signed(client, dossier_event(**change))
+    assert response.status_code == 400
+    assert field in {error["field"] for error in response.get_json()["errors"]}
+
+
+def test_unknown_status_is_400(client: FlaskClient) -> None:
+    response = post_signed(client, dossier_event(**{"dossier.status": "lost_in_the_mail"}))
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "dossier.status"
+
+
+def test_rescheduled_without_new_date_is_400(client: FlaskClient) -> None:
+    response = post_signed(client, dossier_event(**{"dossier.status": "rescheduled"}))
+    assert response.status_code == 400
+    assert "new_due_date" in response.get_json()["errors"][0]["message"]
+
+
+def test_oversized_body_is_413(client: FlaskClient, services: Services) -> None:
+    event = dossier_event(**{"dossier.note": "x" * 70_000})
+    response = post_signed(client, event)
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert count(services, DossierEvent) == 0
+
+
+def test_wrong_content_type_is_415(client: FlaskClient) -> None:
+    response = post_signed(client, dossier_event(), content_type="text/plain")
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("phone", "reason"),
+    [("024 3825 1234", "landline"), ("0912 345", "too_short"), ("not a phone", "not_a_number")],
+)
+def test_unusable_phone_records_a_rejected_message_with_a_reason(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio, phone: str, reason: str
+) -> None:
+    response = post_signed(client, dossier_event(**{"citizen.phone": phone}))
+    assert response.status_code == 202
+    [summary] = response.get_json()["messages"]
+    assert summary["status"] == "rejected"
+    assert summary["failure_reason"] == reason
+    run_jobs(services)
+    assert fake_twilio.messages == []
+    assert count(services, DossierEvent) == 1
+
+
+def test_old_eleven_digit_number_is_converted_and_sent(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    post_signed(client, dossier_event(**{"citizen.phone": "0168 123 4567"}))
+    run_jobs(services)
+    assert fake_twilio.messages[0].to == "+84381234567"
+
+
+def test_unauthenticated_app_with_no_secret_refuses_everything(make_app: Any) -> None:
+    app: Flask = make_app(DOSSIER_WEBHOOK_SECRET="")
+    response = post_signed(app.test_client(), dossier_event())
+    assert response.status_code == 401
+    assert "not configured" in response.get_json()["detail"]
