@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier import messages as msgs
-from notifier import sms, templating
+from notifier import reminders, sms, templating
 from notifier.config import Settings
 from notifier.db import utcnow
 from notifier.models import Dossier, DossierEvent, Message
@@ -181,6 +181,8 @@ def ingest(
     is_latest = dossier.status_changed_at <= event.occurred_at
     if is_latest and should_notify(settings, status):
         result.messages.append(_notice(session, settings, event, dossier, row, now))
+    if is_latest:
+        reminders.sync_dossier_reminders(session, settings, dossier)
     return result
 
 
