@@ -101,8 +101,11 @@ def send_message(services: Services, message_id: str) -> str:
             return current.status if current else "missing"
         outbound = OutboundSms(message.id, message.phone, message.body or "", message.segments)
         attempt = message.attempts
+        # A message may be bound to a provider when created (a reply goes back through the
+        # channel it came in on); otherwise the configured one sends it.
+        provider_name = message.provider
 
-    provider = services.provider()
+    provider = services.provider(provider_name)
     try:
         result = provider.send(outbound)
     except ProviderError as exc:

@@ -37,6 +37,7 @@ class Message(Base):
     # Essential messages (dossier results) still reach numbers that opted out of the rest.
     essential: Mapped[bool] = mapped_column(default=True)
     kind: Mapped[str] = mapped_column(String(16), default="dossier")
+    # Set at creation to bind the message to one provider; else set when a provider takes it.
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
