@@ -351,28 +351,38 @@ def mask(phone: str) -> str:
 
 
 # A phone number inside free text. The start must look like a number a person wrote:
-# +…, (+84)…, 0…, 84… (9+ digits, single separators allowed), or a bare 9-digit national
-# mobile. Dates, times, amounts, Unix timestamps and dossier codes
-# (000.00.31.H26-250714-0001) do not match.
+# +…, (+84)…, +84 (0)…, 0…, 84… (9+ digits, single separators allowed), or a bare 9-digit
+# national mobile. Dates, times, amounts, Unix timestamps and dossier codes
+# (000.00.31.H26-250714-0001) do not match. Phone keyboards may type full-width digits
+# and plus signs, so the literal ones also have their full-width twin.
+# Between digits: a single space, dot or dash of any kind.
 _PHONE_IN_TEXT_RE: Final = re.compile(
     r"""
-    (?<![\w+])            # not inside a word, a longer number or after a plus sign
+    (?<![\w+＋])           # not inside a word, a longer number or after a plus sign
     (?<!\w[-./])          # not the tail of a code such as H26-250714-0001
     (?:
-        (?:\(\s?(?:\+|00)?\d{1,3}\s?\)|\+)\s?\d(?:[ .\-]?\d){6,}
-      | (?:0\d|84[ .\-]?\d)(?:[ .\-]?\d){7,}
-      | [35789]\d{8}(?!\d)
+        (?:{plus}\s?\d{{1,3}}\s?\(\s?{zero}\s?\)|\(\s?(?:{plus}|00)?\d{{1,3}}\s?\)|{plus})
+        \s?\d(?:{sep}?\d){{6,}}
+      | (?:{zero}\d|{eight}{four}{sep}?\d)(?:{sep}?\d){{7,}}
+      | [35789３５７８９]\d{{8}}(?!\d)
     )
-    """,
+    """.format(
+        plus="[+＋]",
+        zero="[0０]",
+        eight="[8８]",
+        four="[4４]",
+        sep=r"[ \u00a0.\-\u2010-\u2015\u2212]",  # one space, dot or dash of any kind
+    ),
     re.VERBOSE,
 )
+_TRUNK_AFTER_COUNTRY_RE: Final = re.compile(r"\(\s?[0０]\s?\)")
 _MIN_VN_NATIONAL_WITH_TRUNK: Final = 1 + VN_MOBILE_LENGTH
 
 
 def _mask_found(match: re.Match[str]) -> str:
-    token = match.group()
+    token = _TRUNK_AFTER_COUNTRY_RE.sub("", match.group())
     digits = "".join(str(unicodedata.decimal(ch)) for ch in token if ch.isdecimal())
-    if token.lstrip("( ").startswith("+"):
+    if token.lstrip("( ").startswith(("+", "＋")):
         return mask("+" + digits)
     if digits.startswith("00"):
         return mask("+" + digits[2:])
