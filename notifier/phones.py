@@ -174,28 +174,19 @@ def _compact(raw: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def _split_country(plus: str, digits: str) -> tuple[str, str, bool]:
-    """Return (country code or "", national digits, written bare) for a compacted number.
-
-    The country code is "84" for Vietnamese numbers, "" when the caller must let
-    phonenumbers find it in ``national`` (then a full international number).
-    """
-    if plus or digits.startswith("00"):
-        international = digits if plus else digits[2:]
-        if not international.startswith(VN_COUNTRY_CODE):
-            return "", international, False
-        national = international[len(VN_COUNTRY_CODE) :]
-        # "+84 (0) 912 ..." and "84 0912 ...": the trunk 0 written after the country code.
-        return VN_COUNTRY_CODE, national.removeprefix("0"), False
-    if digits.startswith("0"):
-        return VN_COUNTRY_CODE, digits[1:], False
+def _international_part(plus: str, digits: str) -> str | None:
+    """The digits after ``+`` or ``00`` (country code first), None for a national form."""
+    if plus:
+        return digits
+    if digits.startswith("00"):
+        return digits[2:]
     # 84 + 9 (mobile) or 84 + 10 (old mobile, landline): no national number is that long.
-    if digits.startswith(VN_COUNTRY_CODE) and len(digits) in (
-        len(VN_COUNTRY_CODE) + VN_MOBILE_LENGTH,
-        len(VN_COUNTRY_CODE) + _OLD_NATIONAL_LENGTH,
+    if digits.startswith(VN_COUNTRY_CODE) and len(digits) - len(VN_COUNTRY_CODE) in (
+        VN_MOBILE_LENGTH,
+        _OLD_NATIONAL_LENGTH,
     ):
-        return VN_COUNTRY_CODE, digits[len(VN_COUNTRY_CODE) :], False
-    return VN_COUNTRY_CODE, digits, True
+        return digits
+    return None
 
 
 def _convert_old_prefix(national: str) -> str:
@@ -250,7 +241,7 @@ def _parse(e164_digits: str) -> phonenumbers.PhoneNumber:
         raise InvalidPhoneNumber("invalid") from None
 
 
-def _normalize_vn(national: str, bare: bool) -> str:
+def _normalize_vn(national: str, *, bare: bool) -> str:
     if not national:
         raise InvalidPhoneNumber("too_short")
     if len(national) > _MAX_DIGITS:
@@ -301,10 +292,14 @@ def normalize(raw: str, *, allow_international: bool | None = None) -> str:
     ``ALLOW_INTERNATIONAL_SMS`` from the environment now.
     """
     plus, digits = _compact(raw)
-    country, national, bare = _split_country(plus, digits)
-    if country == VN_COUNTRY_CODE:
-        return _normalize_vn(national, bare)
-    return _normalize_international(national, _international_allowed(allow_international))
+    international = _international_part(plus, digits)
+    if international is None:
+        # 0912 345 678, or without the trunk 0: 912 345 678, and short codes such as 113.
+        return _normalize_vn(digits.removeprefix("0"), bare=not digits.startswith("0"))
+    if international.startswith(VN_COUNTRY_CODE):
+        # "+84 (0) 912 ...": the trunk 0 is sometimes written after the country code.
+        return _normalize_vn(international[len(VN_COUNTRY_CODE) :].removeprefix("0"), bare=False)
+    return _normalize_international(international, _international_allowed(allow_international))
 
 
 # --- masking -------------------------------------------------------------------------------
@@ -351,28 +346,38 @@ def mask(phone: str) -> str:
 
 
 # A phone number inside free text. The start must look like a number a person wrote:
-# +…, (+84)…, 0…, 84… (9+ digits, single separators allowed), or a bare 9-digit national
-# mobile. Dates, times, amounts, Unix timestamps and dossier codes
-# (000.00.31.H26-250714-0001) do not match.
+# +…, (+84)…, +84 (0)…, 0…, 84… (9+ digits, single separators allowed), or a bare 9-digit
+# national mobile. Dates, times, amounts, Unix timestamps and dossier codes
+# (000.00.31.H26-250714-0001) do not match. Phone keyboards may type full-width digits
+# and plus signs, so the literal ones also have their full-width twin.
+# Between digits: a single space, dot or dash of any kind.
 _PHONE_IN_TEXT_RE: Final = re.compile(
     r"""
-    (?<![\w+])            # not inside a word, a longer number or after a plus sign
+    (?<![\w+＋])           # not inside a word, a longer number or after a plus sign
     (?<!\w[-./])          # not the tail of a code such as H26-250714-0001
     (?:
-        (?:\(\s?(?:\+|00)?\d{1,3}\s?\)|\+)\s?\d(?:[ .\-]?\d){6,}
-      | (?:0\d|84[ .\-]?\d)(?:[ .\-]?\d){7,}
-      | [35789]\d{8}(?!\d)
+        (?:{plus}\s?\d{{1,3}}\s?\(\s?{zero}\s?\)|\(\s?(?:{plus}|00)?\d{{1,3}}\s?\)|{plus})
+        \s?\d(?:{sep}?\d){{6,}}
+      | (?:{zero}\d|{eight}{four}{sep}?\d)(?:{sep}?\d){{7,}}
+      | [35789３５７８９]\d{{8}}(?!\d)
     )
-    """,
+    """.format(
+        plus="[+＋]",
+        zero="[0０]",
+        eight="[8８]",
+        four="[4４]",
+        sep=r"[ \u00a0.\-\u2010-\u2015\u2212]",  # one space, dot or dash of any kind
+    ),
     re.VERBOSE,
 )
+_TRUNK_AFTER_COUNTRY_RE: Final = re.compile(r"\(\s?[0０]\s?\)")
 _MIN_VN_NATIONAL_WITH_TRUNK: Final = 1 + VN_MOBILE_LENGTH
 
 
 def _mask_found(match: re.Match[str]) -> str:
-    token = match.group()
+    token = _TRUNK_AFTER_COUNTRY_RE.sub("", match.group())
     digits = "".join(str(unicodedata.decimal(ch)) for ch in token if ch.isdecimal())
-    if token.lstrip("( ").startswith("+"):
+    if token.lstrip("( ").startswith(("+", "＋")):
         return mask("+" + digits)
     if digits.startswith("00"):
         return mask("+" + digits[2:])

@@ -267,7 +267,28 @@ def test_fold_of_nfd_vietnamese_is_always_gsm7(text):
     assert sms.is_gsm7(sms.fold(text))
 
 
-@given(st.one_of(st.text(), vietnamese_text))
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("\u0301 abc", "abc"),  # a stray tone mark before a space
+        ("a\u0303\u0308", "ä"),  # the tilde goes, the diaeresis then composes
+        ("đ\u200b\u0301", "d"),
+    ],
+)
+def test_fold_stray_marks(raw, folded):
+    assert sms.fold(raw) == folded
+    assert sms.fold(folded) == folded
+
+
+marks_and_spaces = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(VI_LOWER + VI_SPACES + "\u200b\u00ad"),
+        st.characters(min_codepoint=0x300, max_codepoint=0x36F),
+    )
+)
+
+
+@given(st.one_of(st.text(), vietnamese_text, marks_and_spaces))
 def test_fold_is_idempotent(text):
     once = sms.fold(text)
     assert sms.fold(once) == once
