@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi notifier seed-demo
 	@echo "Try it: $(BIN)/python scripts/send_demo_event.py   (the SMS appears below)"
-	$(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 lint: setup
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import context
 
 from notifier import models  # noqa: F401  (registers every table)
@@ -9,6 +11,8 @@ from notifier.config import Settings
 from notifier.db import Base, Database
 
 config = context.config
+# Migrations are routine; only say something when it goes wrong.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 url = config.attributes.get("database_url") or Settings.from_env().DATABASE_URL
 
 

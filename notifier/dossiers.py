@@ -241,7 +241,7 @@ def _notice(
         text = msgs.render_text(settings, template, personalisation, language)
         prepared = msgs.prepare(settings, text)
     except (templating.TemplateError, sms.MessageTooLong) as exc:
-        reason = "too_long" if isinstance(exc, sms.MessageTooLong) else "template_error"
+        reason = "message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error"
         return msgs.create_rejected(
             session,
             phone=event.citizen.phone,

@@ -18,7 +18,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "provider_not_configured": ("Chưa cấu hình kênh gửi", "Provider not configured"),
     "network_error": ("Lỗi mạng khi gửi", "Network error while sending"),
     "undelivered": ("Nhà mạng không chuyển được tin", "Carrier could not deliver"),
-    "too_long": ("Tin nhắn quá dài", "Message too long"),
+    "message_too_long": ("Tin nhắn quá dài", "Message too long"),
+    "template_error": ("Mẫu tin nhắn lỗi", "Template error"),
 }
 
 
