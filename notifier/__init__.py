@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from notifier import template_check
 from notifier.config import INSTANCE_DIR, Settings
 from notifier.logs import configure_logging
 from notifier.runtime import Services, install
@@ -32,6 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.PUBLIC_BASE_URL.startswith("https://"),
         JSON_SORT_KEYS=False,
     )
+    # A template that cannot fit the hard length limit is a deployment error: refuse to start.
+    template_check.check(settings)
     app.extensions["notifier"] = install(Services.from_settings(settings))
 
     from notifier import cli

@@ -72,12 +72,12 @@ class DossierIn(BaseModel):
             strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_/]{2,63}$"
         ),
     ]
-    procedure: Annotated[Text, StringConstraints(max_length=500)]
+    procedure: Annotated[Text, StringConstraints(max_length=300)]
     status: StatusKey | None = None
     status_code: Annotated[int, Field(ge=1, le=10)] | None = None
     due_date: date | None = None
     new_due_date: date | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
 
     @model_validator(mode="after")
     def _status_rules(self) -> DossierIn:
