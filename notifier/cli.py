@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -74,6 +75,45 @@ def seed_demo() -> None:
 
     summary = demo.seed(current())
     click.echo(summary)
+
+
+@notifier_cli.command("export-phone")
+@click.argument("phone")
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def export_phone(phone: str, actor: str) -> None:
+    """Print, as JSON, everything held for PHONE (any written form)."""
+    from notifier import privacy
+
+    try:
+        with current().db.transaction() as session:
+            document = privacy.export_phone(session, phone)
+            privacy.record_export(session, phone, actor=actor)
+    except privacy.UnknownPhone as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@notifier_cli.command("forget-phone")
+@click.argument("phone")
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def forget_phone(phone: str, actor: str) -> None:
+    """Delete PHONE's personal data everywhere, keeping anonymous statistics (audited)."""
+    from notifier import privacy
+
+    try:
+        with current().db.transaction() as session:
+            result = privacy.forget_phone(session, phone, actor=actor)
+    except privacy.UnknownPhone as exc:
+        raise click.ClickException(str(exc)) from None
+    if not result.found:
+        click.echo("nothing held for this number")
+        return
+    rows = ", ".join(f"{name}: {count}" for name, count in result.rows.items() if count)
+    click.echo(
+        f"anonymised as {result.token} ({rows}); "
+        f"{result.messages_stopped} message(s) stopped, "
+        f"{result.reminders_cancelled} reminder(s) cancelled"
+    )
 
 
 @notifier_cli.command("worker")
