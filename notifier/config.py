@@ -58,6 +58,12 @@ class Settings:
     OFFICE_NAME: str = "UBND xã Đại Thanh"
     OFFICE_ADDRESS: str = "Bộ phận Một cửa UBND xã"
     OFFICE_HOURS: str = "7h30-17h thứ Hai đến thứ Sáu"
+    # Reliability and security: inbound rate limits ("N/second|minute|hour|day", or "off")
+    # and the age at which a message stuck in `sending` is reconciled with its provider.
+    RATE_LIMIT_PER_IP: str = "120/minute"
+    RATE_LIMIT_AUTH_FAILURES_PER_IP: str = "20/minute"
+    RATE_LIMIT_PER_PHONE: str = "10/minute"
+    SENDING_STALE_SECONDS: int = 120
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -17,6 +17,7 @@ from notifier import reminders, sms, templating
 from notifier.config import Settings
 from notifier.db import utcnow
 from notifier.models import Dossier, DossierEvent, Message
+from notifier.textinput import InputLine, InputText
 
 StatusKey = Literal[
     "registered",
@@ -60,7 +61,7 @@ NOTIFYING = frozenset(
 )
 RESOLVED = frozenset({"ready", "returned"})
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Text = Annotated[InputLine, StringConstraints(min_length=1)]
 
 
 class DossierIn(BaseModel):
@@ -77,7 +78,7 @@ class DossierIn(BaseModel):
     status_code: Annotated[int, Field(ge=1, le=10)] | None = None
     due_date: date | None = None
     new_due_date: date | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    note: Annotated[InputText, StringConstraints(max_length=300)] | None = None
 
     @model_validator(mode="after")
     def _status_rules(self) -> DossierIn:
@@ -105,7 +106,7 @@ class DossierIn(BaseModel):
 class CitizenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    name: Annotated[InputLine, StringConstraints(max_length=200)] | None = None
     # Checked for SMS later: an unusable number is recorded, not refused (CONTRACTS.md).
     phone: Annotated[Text, StringConstraints(max_length=64)]
     language: Literal["vi", "en"] = "vi"

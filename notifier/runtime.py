@@ -17,6 +17,7 @@ from rq import Queue
 from notifier.config import Settings
 from notifier.db import Database
 from notifier.providers import Provider, build_provider
+from notifier.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class Services:
     @cached_property
     def queues(self) -> dict[str, Queue]:
         return {name: Queue(name, connection=self.redis) for name in QUEUE_NAMES}
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis)
 
     def queue(self, priority: str) -> Queue:
         return self.queues[URGENT_QUEUE if priority == URGENT_QUEUE else BULK_QUEUE]

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 SCHEME = "v1"
+# Unix seconds in ASCII digits only: int() would also take "+17…", "1_7…" or Arabic-Indic digits.
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+# A few signatures side by side (secret rotation) fit easily; anything longer is not ours.
+MAX_SIGNATURE_HEADER = 1024
 
 
 class SignatureError(Exception):
@@ -43,15 +48,17 @@ def verify(
         raise SignatureError("webhook secret is not configured on the server")
     if not timestamp_header or not signature_header:
         raise SignatureError("missing X-Notifier-Timestamp or X-Notifier-Signature header")
-    try:
-        timestamp = int(timestamp_header.strip())
-    except ValueError:
-        raise SignatureError("X-Notifier-Timestamp is not a unix time in seconds") from None
+    if _TIMESTAMP_RE.fullmatch(timestamp_header.strip()) is None:
+        raise SignatureError("X-Notifier-Timestamp is not a unix time in seconds")
+    if len(signature_header) > MAX_SIGNATURE_HEADER:
+        raise SignatureError("X-Notifier-Signature is too long")
+    timestamp = int(timestamp_header.strip())
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance_seconds:
         raise SignatureError(f"timestamp is more than {tolerance_seconds} s from the server clock")
     expected = signature(secret, timestamp, body)
     # Several signatures may be sent (comma separated) while a secret is being rotated.
-    offered = [part.strip() for part in signature_header.split(",")]
-    if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    offered = [part.strip().encode("utf-8", "replace") for part in signature_header.split(",")]
+    if not any(hmac.compare_digest(expected.encode(), candidate) for candidate in offered):
         raise SignatureError("signature does not match")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from notifier import delivery, dossiers, signing
 from notifier.models import Message
-from notifier.web import services
+from notifier.web import guards, services
 from notifier.web.problems import ApiProblem, invalid_request
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ MAX_BODY_BYTES = 64 * 1024
 @bp.post("/dossier-events")
 def receive() -> ResponseReturnValue:
     request.max_content_length = MAX_BODY_BYTES
+    guards.refuse_locked_out_client()
     body = request.get_data(cache=True)
     settings = services().settings
     try:
@@ -37,9 +38,9 @@ def receive() -> ResponseReturnValue:
         )
     except signing.SignatureError as exc:
         log.warning("dossier webhook refused: %s", exc)
+        guards.authentication_failed()
         raise ApiProblem(401, "Unauthorized", str(exc)) from None
-    if request.mimetype != "application/json":
-        raise ApiProblem(415, "Unsupported Media Type", "Send the event as application/json.")
+    guards.require_mimetype("application/json")
     payload = _parse_json(body)
     try:
         # Strict JSON mode: "5" is not a number, but ISO date strings are dates.

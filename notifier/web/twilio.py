@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator
 
 from notifier import receipts
-from notifier.web import services
+from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ def public_url() -> str:
 def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        guards.refuse_locked_out_client()
+        # Twilio always posts a form; anything else would be checked against an empty form.
+        guards.require_mimetype("application/x-www-form-urlencoded")
         token = services().settings.TWILIO_AUTH_TOKEN
         signature = request.headers.get("X-Twilio-Signature", "")
         valid = bool(token and signature) and RequestValidator(token).validate(
@@ -39,6 +42,7 @@ def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
         )
         if not valid:
             log.warning("twilio webhook %s refused: bad or missing signature", request.path)
+            guards.authentication_failed()
             raise ApiProblem(403, "Forbidden", "X-Twilio-Signature is missing or does not match.")
         return view(*args, **kwargs)
 

@@ -1,0 +1,53 @@
+"""Checks every inbound endpoint shares: content types, rate limits, failed-authentication lockout.
+
+Webhooks call `refuse_locked_out_client()` before checking a signature and `authentication_failed()`
+when it does not match, so a client guessing signatures is slowed to a crawl while a legitimate
+sender, whose requests all authenticate, is never limited. Endpoints open to anyone (USSD, inbound
+SMS) call `limit_ip` and `limit_phone`.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from notifier import ratelimit
+from notifier.web import services
+from notifier.web.problems import ApiProblem
+
+
+def require_mimetype(*mimetypes: str) -> None:
+    """415 unless the request body is one of `mimetypes` (parameters such as charset allowed)."""
+    if request.mimetype not in mimetypes:
+        expected = " or ".join(mimetypes)
+        raise ApiProblem(415, "Unsupported Media Type", f"Send the request body as {expected}.")
+
+
+def _too_many(verdict: ratelimit.Verdict, detail: str) -> ApiProblem:
+    return ApiProblem(
+        429, "Too Many Requests", detail, headers={"Retry-After": str(verdict.retry_after)}
+    )
+
+
+def refuse_locked_out_client() -> None:
+    """429 for a client that failed authentication too often lately."""
+    verdict = ratelimit.auth_failures_exhausted(services(), request.remote_addr)
+    if not verdict.allowed:
+        raise _too_many(verdict, "Too many requests failed authentication; try again later.")
+
+
+def authentication_failed() -> None:
+    ratelimit.record_auth_failure(services(), request.remote_addr)
+
+
+def limit_ip(scope: str) -> None:
+    """429 once the client's address is over RATE_LIMIT_PER_IP for `scope`."""
+    verdict = ratelimit.check_ip(services(), scope, request.remote_addr)
+    if not verdict.allowed:
+        raise _too_many(verdict, "Too many requests from this address; try again later.")
+
+
+def limit_phone(scope: str, phone: str) -> None:
+    """429 once `phone` is over RATE_LIMIT_PER_PHONE for `scope`."""
+    verdict = ratelimit.check_phone(services(), scope, phone)
+    if not verdict.allowed:
+        raise _too_many(verdict, "Too many requests from this phone number; try again later.")
