@@ -9,7 +9,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test test-sqlite test-postgres lint format bench faults clean
+.PHONY: setup run test test-sqlite test-postgres lint audit format bench faults faults-short clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: setup lint
+# Known vulnerabilities in the installed dependencies (says so when the database is unreachable).
+audit: setup
+	$(BIN)/python scripts/audit_dependencies.py
+
+test: setup lint audit
 	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python scripts/ensure_redis.py
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python scripts/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
