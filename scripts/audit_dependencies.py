@@ -32,7 +32,9 @@ def main() -> int:
     except json.JSONDecodeError:
         last = (run.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"pip-audit could not run: {last}")
-        print("AUDIT NOT DONE: the vulnerability database was not reachable (not failing for that).")
+        print(
+            "AUDIT NOT DONE: the vulnerability database was not reachable (not failing for that)."
+        )
         return 0
     dependencies = report.get("dependencies", [])
     skipped = [d for d in dependencies if d.get("skip_reason")]
