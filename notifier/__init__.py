@@ -18,7 +18,7 @@ from notifier.runtime import Services, install
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory. `config` overrides environment settings (used by tests)."""
     settings = Settings.from_env(config)
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.secrets)
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     if not settings.SECRET_KEY:
         logging.getLogger(__name__).warning(

@@ -98,6 +98,21 @@ class Settings:
         return start, end
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line."""
+        return tuple(
+            value
+            for value in (
+                self.SECRET_KEY,
+                self.DOSSIER_WEBHOOK_SECRET,
+                self.TWILIO_AUTH_TOKEN,
+                self.ANDROID_GATEWAY_PASSWORD,
+                self.ANDROID_GATEWAY_WEBHOOK_KEY,
+            )
+            if value
+        )
+
+    @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
 
