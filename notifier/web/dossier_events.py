@@ -71,10 +71,16 @@ def _parse_json(body: bytes) -> Any:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiProblem(400, "Malformed JSON", f"The body is not valid JSON: {exc}") from None
+        detail = f"The body is not valid JSON: {exc}"
+        raise ApiProblem(400, "Malformed JSON", detail, [_body_error(detail)]) from None
     if not isinstance(payload, dict):
-        raise ApiProblem(400, "Invalid request", "The body must be a JSON object.")
+        detail = "The body must be a JSON object."
+        raise ApiProblem(400, "Invalid request", detail, [_body_error(detail)])
     return payload
+
+
+def _body_error(message: str) -> dict[str, str]:
+    return {"field": "(body)", "message": message}
 
 
 def _ingest(event: dossiers.DossierEventIn, digest: str) -> dossiers.IngestResult:
