@@ -7,13 +7,17 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from rq.worker import SimpleWorker
 
+from notifier import delivery
+from notifier.db import utcnow
 from notifier.logs import JsonFormatter
+from notifier.messages import claim_for_sending
 from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import WEBHOOK_SECRET, dossier_event, post_signed
@@ -74,6 +78,15 @@ def test_full_flow_at_debug_logs_no_phone_number_and_no_secret(
         1, status=400, code=21211, message="The 'To' number 0912 345 678 is not valid"
     )
     post_signed(client, dossier_event(event_id="second", **{"dossier.status": "ready"}))
+    run_jobs_logged(services)
+    # A worker that died mid-send, settled against the provider's record (a GET by number).
+    stuck = post_signed(
+        client, dossier_event(event_id="third", occurred_at="2025-07-17T08:00:00+07:00")
+    ).get_json()["messages"][0]["id"]
+    with services.db.transaction() as session:
+        claim_for_sending(session, stuck)
+    stale = timedelta(seconds=services.settings.SENDING_STALE_SECONDS + 1)
+    assert delivery.sweep(services, now=utcnow() + stale).retried == 1
     run_jobs_logged(services)
     # Refusals: a forged webhook and a forged callback.
     post_signed(client, dossier_event(event_id="forged"), secret="guess")

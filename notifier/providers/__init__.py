@@ -9,8 +9,10 @@ from notifier.providers.base import (
     PermanentProviderError,
     Provider,
     ProviderError,
+    ReconcilableProvider,
     RetryableProviderError,
     SendResult,
+    SentRecord,
 )
 from notifier.providers.console import ConsoleProvider
 from notifier.providers.twilio import TwilioProvider
@@ -20,8 +22,10 @@ __all__ = [
     "PermanentProviderError",
     "Provider",
     "ProviderError",
+    "ReconcilableProvider",
     "RetryableProviderError",
     "SendResult",
+    "SentRecord",
     "build_provider",
 ]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,24 @@ class Provider(Protocol):
     name: str
 
     def send(self, sms: OutboundSms) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A message as the provider's own record shows it."""
+
+    provider_message_id: str
+    body: str
+    created_at: datetime | None
+
+
+@runtime_checkable
+class ReconcilableProvider(Provider, Protocol):
+    """A provider that can list what it accepted, so a send cut short is never repeated blindly."""
+
+    def sent_to(self, phone: str, since: datetime) -> list[SentRecord]:
+        """Messages the provider accepted for `phone` (E.164) since `since`, newest first.
+
+        Raises ProviderError when the provider cannot answer now.
+        """
+        ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -12,6 +14,7 @@ from notifier.providers.base import (
     PermanentProviderError,
     RetryableProviderError,
     SendResult,
+    SentRecord,
 )
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) mapped to our reason codes.
@@ -69,6 +72,22 @@ class TwilioProvider:
         except requests.RequestException as exc:
             raise RetryableProviderError("network_error", type(exc).__name__) from exc
         return SendResult(provider_message_id=str(message.sid), status="sent")
+
+    def sent_to(self, phone: str, since: datetime) -> list[SentRecord]:
+        # Twilio filters DateSent by whole days (GMT): ask from that midnight, then keep what was
+        # created since `since`.
+        midnight = datetime.combine(since.astimezone(UTC).date(), time(0), tzinfo=UTC)
+        try:
+            found = self.client.messages.list(to=phone, date_sent_after=midnight, limit=100)
+        except TwilioRestException as exc:
+            raise classify_twilio_error(exc) from exc
+        except requests.RequestException as exc:
+            raise RetryableProviderError("network_error", type(exc).__name__) from exc
+        return [
+            SentRecord(str(m.sid), str(m.body or ""), m.date_created)
+            for m in found
+            if m.date_created is None or m.date_created >= since
+        ]
 
 
 def classify_twilio_error(
