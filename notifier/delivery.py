@@ -115,6 +115,11 @@ def send_message(services: Services, message_id: str) -> str:
     try:
         result = provider.send(outbound)
     except ProviderError as exc:
+        if exc.ambiguous:
+            # It may have been accepted: never resend blindly. The message stays `sending` and
+            # the sweep settles it against the provider's own record (`reconcile_stuck`).
+            log.warning("message %s outcome unknown via %s: %s", message_id, provider.name, exc)
+            return statuses.SENDING
         return _record_failure(services, message_id, provider.name, attempt, exc)
     return _record_sent(services, message_id, provider.name, result)
 
@@ -226,7 +231,7 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 
 def reconcile_stuck(services: Services, now: datetime, limit: int = 500) -> tuple[int, int]:
-    """Settle messages a worker claimed but never finished (killed mid-send, say).
+    """Settle messages a worker claimed but never finished (killed mid-send, or no answer).
 
     The provider may have accepted such a message before the worker died, so it is looked up in
     the provider's own record first: found, it is recorded as sent (never sent twice); not
@@ -314,17 +319,28 @@ def _settle_stuck(
                 message,
                 statuses.SENT,
                 source="reconciled",
-                detail="worker stopped mid-send; the provider had accepted it",
+                detail="send cut short; the provider had accepted it",
                 now=now,
             )
             return statuses.SENT
+        if message.attempts >= services.settings.SEND_MAX_ATTEMPTS:
+            transition(
+                session,
+                message,
+                statuses.FAILED,
+                source="reconciled",
+                reason="provider_unavailable",
+                detail="no answer from the provider after several attempts",
+                now=now,
+            )
+            return statuses.FAILED
         message.next_attempt_at = now
         transition(
             session,
             message,
             statuses.QUEUED,
             source="reconciled",
-            detail="worker stopped mid-send; the provider has no record of it",
+            detail="send cut short; the provider has no record of it",
             now=now,
         )
         item = Queued.of(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -147,3 +148,39 @@ def test_a_second_scheduler_finds_the_stuck_message_already_settled(
 
     assert first.retried + second.retried == 1
     assert len(load(services, message_id).history) == 3
+
+
+def test_provider_answering_after_the_client_gave_up_is_not_sent_twice(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    app = make_app(**twilio_settings, PROVIDER_TIMEOUT_SECONDS=0.3)
+    services: Services = app.extensions["notifier"]
+    message_id = queue_notice(app.test_client())
+    fake_twilio.hang_for(5, delay=0.6)  # accepted, but only after the client timed out
+
+    assert delivery.send_message(services, message_id) == "sending"
+    deadline = time.monotonic() + 10
+    while not fake_twilio.sent_to(CITIZEN) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the provider finishes accepting it
+    result = delivery.sweep(services, now=later(services))
+    run_jobs(services)
+
+    assert (result.adopted, result.retried) == (1, 0)
+    assert len(fake_twilio.sent_to(CITIZEN)) == 1
+    assert load(services, message_id).status == "sent"
+
+
+def test_a_refused_connection_is_retried_at_once_not_reconciled(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    from tests.support.processes import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    app = make_app(**{**twilio_settings, "TWILIO_API_BASE_URL": closed, "SEND_MAX_ATTEMPTS": 2})
+    services: Services = app.extensions["notifier"]
+    message_id = queue_notice(app.test_client())
+    run_jobs(services)
+    message = load(services, message_id)
+    assert message.status == "failed"
+    assert message.failure_reason == "provider_unavailable"
+    assert message.attempts == 2

@@ -28,11 +28,21 @@ class ProviderError(Exception):
 
     retryable: bool = False
 
-    def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+    ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
         self.retry_after = retry_after
+        # The request reached the provider but no answer came back (a read timeout): it may
+        # have been accepted, so it must be looked up before it is sent again.
+        self.ambiguous = ambiguous
 
 
 class RetryableProviderError(ProviderError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import requests
+import urllib3
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -70,7 +71,9 @@ class TwilioProvider:
         except TwilioRestException as exc:
             raise classify_twilio_error(exc) from exc
         except requests.RequestException as exc:
-            raise RetryableProviderError("network_error", type(exc).__name__) from exc
+            raise RetryableProviderError(
+                "network_error", type(exc).__name__, ambiguous=request_may_have_arrived(exc)
+            ) from exc
         return SendResult(provider_message_id=str(message.sid), status="sent")
 
     def sent_to(self, phone: str, since: datetime) -> list[SentRecord]:
@@ -88,6 +91,17 @@ class TwilioProvider:
             for m in found
             if m.date_created is None or m.date_created >= since
         ]
+
+
+def request_may_have_arrived(exc: requests.RequestException) -> bool:
+    """False only when the request surely never reached Twilio (no connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        return not isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return True
 
 
 def classify_twilio_error(

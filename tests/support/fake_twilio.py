@@ -54,6 +54,12 @@ class FakeTwilio:
     messages: list[ReceivedMessage] = field(default_factory=list)
     requests: int = 0
     rejected_429: int = 0
+    # Time-based faults: every create answers `_outage` until `_outage_until`; until
+    # `_hang_until` every create waits `_hang_seconds` first (then succeeds, too late).
+    _outage: ScriptedResponse | None = None
+    _outage_until: float = 0.0
+    _hang_until: float = 0.0
+    _hang_seconds: float = 0.0
     _script: deque[ScriptedResponse] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _window: deque[float] = field(default_factory=deque)
@@ -94,6 +100,25 @@ class FakeTwilio:
             for _ in range(count):
                 self._script.append(ScriptedResponse(status, code, message, retry_after))
 
+    def fail_for(
+        self,
+        seconds: float,
+        status: int = 500,
+        code: int | None = None,
+        message: str = "scripted outage",
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer every create with this error for `seconds` from now."""
+        with self._lock:
+            self._outage = ScriptedResponse(status, code, message, retry_after)
+            self._outage_until = time.monotonic() + seconds
+
+    def hang_for(self, seconds: float, delay: float) -> None:
+        """For `seconds` from now, accept each create only after `delay` (past a client timeout)."""
+        with self._lock:
+            self._hang_until = time.monotonic() + seconds
+            self._hang_seconds = delay
+
     def sent_to(self, phone: str) -> list[ReceivedMessage]:
         with self._lock:
             return [m for m in self.messages if m.to == phone]
@@ -113,6 +138,10 @@ class FakeTwilio:
             self.requests += 1
             if self._script:
                 return self._script.popleft()
+            if self._outage is not None and time.monotonic() < self._outage_until:
+                if self._outage.status == 429:
+                    self.rejected_429 += 1
+                return self._outage
             if self.rate_limit_per_second:
                 now = time.monotonic()
                 while self._window and now - self._window[0] >= 1.0:
@@ -215,6 +244,8 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 return
             if fake.latency:
                 time.sleep(fake.latency)
+            if time.monotonic() < fake._hang_until:
+                time.sleep(fake._hang_seconds)
             scripted = fake._next_scripted()
             if scripted is not None:
                 headers = {"Retry-After": str(scripted.retry_after)} if scripted.retry_after else {}
