@@ -45,6 +45,7 @@ test: setup lint audit
 	@if $(BIN)/python scripts/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL does not answer at $(TEST_POSTGRES_URL): suite ran on SQLite only"; fi
+	$(MAKE) --no-print-directory faults-short
 
 test-sqlite:
 	@echo "== test suite on SQLite"
@@ -63,6 +64,10 @@ bench: setup
 
 faults: setup
 	$(BIN)/python -m bench.faults
+
+# The fault suite's short form (a few scenarios, under two minutes); part of `make test`.
+faults-short: setup
+	$(BIN)/python -m bench.faults --short
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -69,7 +70,7 @@ class FakeTwilio:
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeTwilio:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -182,6 +183,13 @@ class FakeTwilio:
             "page_size": len(found),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
         }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a timed-out or killed sender) is part of the scenarios.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _resource(account_sid: str, message: ReceivedMessage) -> dict[str, Any]:
