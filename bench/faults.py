@@ -162,6 +162,9 @@ class Stack:
             "SENDING_STALE_SECONDS": "8",
             "LOG_LEVEL": "WARNING",
         }
+        from notifier.db import Database
+
+        self.database = Database(database_url)
         self.processes: dict[str, Process] = {}
         self._prefix = [sys.executable, "-m"]
         self._supervising = threading.Event()
@@ -273,6 +276,7 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop("immediate")
         self.fake.stop()
+        self.database.dispose()
 
 
 # -- the workload and its count ----------------------------------------------------------------
@@ -286,6 +290,8 @@ class Workload:
     size: int
     first: int  # phones and codes are numbered from here; scenarios never overlap
     changes: dict[str, Any] = field(default_factory=dict)
+    settled_at: float | None = None  # when every SMS was out and every row settled
+    unsettled: int = 0
 
     def phone(self, i: int) -> str:
         return f"+84912{self.first + i:06d}"
@@ -368,6 +374,7 @@ class Outcome:
     delivered: int
     duplicates: int
     lost: int
+    unsettled: int  # rows left queued/sending in the database at the end
     recover_seconds: float | None
     sender_retries: int = 0
     process_restarts: int = 0
@@ -375,7 +382,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0
+        return self.lost == 0 and self.duplicates == 0 and self.unsettled == 0
 
 
 def count(fake: FakeTwilio, phones: set[str]) -> tuple[int, int, float | None]:
@@ -387,37 +394,60 @@ def count(fake: FakeTwilio, phones: set[str]) -> tuple[int, int, float | None]:
     return len(reached), len(mine) - len(reached), last.timestamp() if last else None
 
 
-def wait_for(fake: FakeTwilio, workload: Workload, timeout: float, settle: float = 3) -> None:
-    """Until every phone got its SMS (then a little longer, for late duplicates) or timeout."""
+def unsettled(stack: Stack, workload: Workload) -> int:
+    """The workload's messages the database still holds as queued, deferred or sending."""
+    from sqlalchemy import func, select
+
+    from notifier.models import Message
+
+    try:
+        with stack.database.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.phone.in_(workload.phones()),
+                        Message.status.in_(("queued", "deferred", "sending")),
+                    )
+                )
+                or 0
+            )
+    except Exception:  # the database may be the thing restarting
+        return -1
+
+
+def wait_for(stack: Stack, workload: Workload, timeout: float, settle: float = 3) -> None:
+    """Until every phone got its SMS and the database shows every message settled (sent, not
+    still `sending`), then a little longer for late duplicates; or until `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if count(fake, workload.phones())[0] >= workload.size:
-            time.sleep(settle)
-            return
+        if count(stack.fake, workload.phones())[0] >= workload.size and not unsettled(
+            stack, workload
+        ):
+            workload.settled_at = time.time()
+            break
         time.sleep(0.25)
+    time.sleep(settle)
+    workload.unsettled = unsettled(stack, workload)
 
 
 def reconciled(stack: Stack, workload: Workload) -> str:
     """How many of the workload's sends were settled against the provider's record."""
     from sqlalchemy import func, select
 
-    from notifier.db import Database
     from notifier.models import Message, MessageStatusEvent
 
-    database = Database(stack.env["DATABASE_URL"])
-    try:
-        with database.session() as session:
-            rows = session.execute(
-                select(MessageStatusEvent.status, func.count())
-                .join(Message, Message.id == MessageStatusEvent.message_id)
-                .where(
-                    MessageStatusEvent.source == "reconciled",
-                    Message.phone.in_(workload.phones()),
-                )
-                .group_by(MessageStatusEvent.status)
-            ).all()
-    finally:
-        database.dispose()
+    with stack.database.session() as session:
+        rows = session.execute(
+            select(MessageStatusEvent.status, func.count())
+            .join(Message, Message.id == MessageStatusEvent.message_id)
+            .where(
+                MessageStatusEvent.source == "reconciled",
+                Message.phone.in_(workload.phones()),
+            )
+            .group_by(MessageStatusEvent.status)
+        ).all()
     found = dict(rows)
     return (
         f"reconciled: {found.get('sent', 0)} found at the provider, {found.get('queued', 0)} resent"
@@ -432,15 +462,17 @@ def outcome(
     restarts_before: int,
     note: str = "",
 ) -> Outcome:
-    delivered, duplicates, last = count(stack.fake, workload.phones())
+    delivered, duplicates, _ = count(stack.fake, workload.phones())
     lost = workload.size - delivered
-    recover = round(max(0.0, last - fault_ended), 1) if last is not None and not lost else None
+    settled = workload.settled_at
+    recover = round(max(0.0, settled - fault_ended), 1) if settled is not None else None
     return Outcome(
         workload.name,
         workload.size,
         delivered,
         duplicates,
         lost,
+        workload.unsettled,
         recover,
         sender.retries,
         stack.restarts() - restarts_before,
@@ -485,7 +517,7 @@ def redis_restart_during_ingest(stack: Stack, workload: Workload) -> Outcome:
         stack.start_redis()
 
     sender, ended = during_ingest(stack, workload, fault)
-    wait_for(stack.fake, workload, 90)
+    wait_for(stack, workload, 90)
     return outcome(
         stack, workload, ended, sender, before, "jobs lost with Redis; the sweep re-enqueues"
     )
@@ -512,7 +544,7 @@ def postgres_restart(stack: Stack, workload: Workload, *, while_sending: bool) -
             time.sleep(0.05)
         fault()
         ended = time.time()
-    wait_for(stack.fake, workload, 90)
+    wait_for(stack, workload, 90)
     stack.fake.latency = 0.0
     return outcome(stack, workload, ended, sender, before)
 
@@ -534,7 +566,7 @@ def worker_sigkill_mid_send(stack: Stack, workload: Workload) -> Outcome:
         kills += 1
     ended = time.time()
     stack.fake.latency = 0.0
-    wait_for(stack.fake, workload, 90)
+    wait_for(stack, workload, 90)
     note = f"{kills} SIGKILL rounds; {reconciled(stack, workload)}"
     return outcome(stack, workload, ended, sender, before, note)
 
@@ -550,7 +582,7 @@ def provider_errors_for(
         started = time.time()
         sender = Sender(stack.base_url)
         sender.send_all(workload)
-        wait_for(stack.fake, workload, seconds + 120)
+        wait_for(stack, workload, seconds + 120)
         return outcome(stack, workload, started + seconds, sender, before)
 
     return run
@@ -565,7 +597,7 @@ def provider_hangs(stack: Stack, workload: Workload) -> Outcome:
     started = time.time()
     sender = Sender(stack.base_url)
     sender.send_all(workload)
-    wait_for(stack.fake, workload, 120)
+    wait_for(stack, workload, 120)
     return outcome(stack, workload, started + seconds, sender, before, reconciled(stack, workload))
 
 
@@ -574,7 +606,7 @@ def same_webhook_five_times(stack: Stack, workload: Workload) -> Outcome:
     started = time.time()
     sender = Sender(stack.base_url)
     sender.send_all(workload, concurrency=20, copies=5)
-    wait_for(stack.fake, workload, 60)
+    wait_for(stack, workload, 60)
     return outcome(stack, workload, started, sender, before, "each event POSTed 5 times at once")
 
 
@@ -589,7 +621,7 @@ def two_schedulers(stack: Stack, workload: Workload) -> Outcome:
     sender.send_all(workload)  # committed, but nothing could be enqueued
     stack.start_redis()
     ended = time.time()
-    wait_for(stack.fake, workload, 90)
+    wait_for(stack, workload, 90)
     result = outcome(stack, workload, ended, sender, before, "2 schedulers sweeping one backlog")
     stack.stop_app()
     stack.start_app()
@@ -615,7 +647,7 @@ def clock_jump_over_quiet_hours(stack: Stack, workload: Workload) -> Outcome:
     morning = target + timedelta(hours=9, seconds=5)
     stack.clock_file.write_text(f"{round((morning - datetime.now(UTC)).total_seconds())}\n")
     jumped = time.time()
-    wait_for(stack.fake, workload, 90)
+    wait_for(stack, workload, 90)
     result = outcome(
         stack, workload, jumped, sender, before, f"{early} sent during quiet hours (expected 0)"
     )
@@ -659,6 +691,7 @@ def table(outcomes: list[Outcome]) -> str:
         "delivered",
         "duplicates",
         "lost",
+        "unsettled",
         "recover s",
         "retries",
         "restarts",
@@ -670,6 +703,7 @@ def table(outcomes: list[Outcome]) -> str:
             str(o.delivered),
             str(o.duplicates),
             str(o.lost),
+            str(o.unsettled),
             "-" if o.recover_seconds is None else f"{o.recover_seconds:.1f}",
             str(o.sender_retries),
             str(o.process_restarts),
