@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo
@@ -14,6 +15,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 _TRUE = {"1", "true", "yes", "on"}
+_OFF = {"", "off", "none"}
+_CLOCK_RE = re.compile(r"^(\d{1,2})[:hH](\d{2})$")
+_YEARLY_RE = re.compile(r"^--(\d{2})-(\d{2})$")
+# Times of day a setting may hold; the ones that accept "off" too.
+CLOCK_SETTINGS = ("REMINDER_DAY_BEFORE_AT", "REMINDER_SAME_DAY_AT", "DOSSIER_REMINDER_AT")
+OPTIONAL_CLOCK_SETTINGS = frozenset({"REMINDER_DAY_BEFORE_AT", "REMINDER_SAME_DAY_AT"})
+NON_NEGATIVE_INT_SETTINGS = (
+    "REMINDER_SAME_DAY_MINUTES_BEFORE",
+    "DOSSIER_REMINDER_WORKING_DAYS",
+    "DOSSIER_REMINDER_REPEATS",
+)
 
 
 def _default_database_url() -> str:
@@ -64,6 +76,16 @@ class Settings:
     RATE_LIMIT_AUTH_FAILURES_PER_IP: str = "20/minute"
     RATE_LIMIT_PER_PHONE: str = "10/minute"
     SENDING_STALE_SECONDS: int = 120
+    # Reminders and the working-day calendar (docs/reminders.md). Times are local, "HH:MM".
+    REMINDER_DAY_BEFORE_AT: str = "17:00"  # "off" disables the day-before reminder
+    REMINDER_SAME_DAY_AT: str = "07:30"  # "off" disables the same-day reminder
+    REMINDER_SAME_DAY_MINUTES_BEFORE: int = 120
+    DOSSIER_REMINDER_WORKING_DAYS: int = 3  # 0 disables reminders for uncollected results
+    DOSSIER_REMINDER_REPEATS: int = 2
+    DOSSIER_REMINDER_AT: str = "08:00"
+    # ISO dates (2026-02-16) and yearly dates (--09-02); HOLIDAY_CALENDAR adds a country's own.
+    PUBLIC_HOLIDAYS: str = "--01-01,--04-30,--05-01,--09-02"
+    HOLIDAY_CALENDAR: str = "VN"
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -85,6 +107,16 @@ class Settings:
             raise ValueError(f"Unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)
 
+    def __post_init__(self) -> None:
+        # Fail at start-up with the variable's name rather than at the first message.
+        ZoneInfo(self.TIMEZONE)
+        _ = self.quiet_hours, self.public_holidays
+        for name in CLOCK_SETTINGS:
+            self.clock(name)
+        for name in NON_NEGATIVE_INT_SETTINGS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.TIMEZONE)
@@ -92,10 +124,43 @@ class Settings:
     @property
     def quiet_hours(self) -> tuple[time, time] | None:
         """(start, end) in local time, or None when quiet hours are switched off ("" or "off")."""
-        if self.QUIET_HOURS.strip().lower() in {"", "off", "none"}:
+        raw = self.QUIET_HOURS.strip()
+        if raw.lower() in _OFF:
             return None
-        start, end = (time.fromisoformat(part.strip()) for part in self.QUIET_HOURS.split("-", 1))
+        parts = raw.replace("–", "-").split("-")
+        if len(parts) != 2:
+            raise ValueError(f"QUIET_HOURS must look like 21:00-07:00 or be 'off', got {raw!r}")
+        start, end = (parse_clock(part, "QUIET_HOURS") for part in parts)
         return start, end
+
+    def clock(self, name: str) -> time | None:
+        """A time-of-day setting; None when it is switched off ("off")."""
+        raw = str(getattr(self, name)).strip()
+        if raw.lower() in _OFF and name in OPTIONAL_CLOCK_SETTINGS:
+            return None
+        return parse_clock(raw, name)
+
+    @property
+    def public_holidays(self) -> tuple[frozenset[date], frozenset[tuple[int, int]]]:
+        """PUBLIC_HOLIDAYS as (dates, yearly (month, day) pairs)."""
+        dates: set[date] = set()
+        yearly: set[tuple[int, int]] = set()
+        for entry in (e.strip() for e in self.PUBLIC_HOLIDAYS.split(",")):
+            if not entry:
+                continue
+            try:
+                if match := _YEARLY_RE.match(entry):
+                    month, day = int(match[1]), int(match[2])
+                    date(2000, month, day)  # a leap year, so --02-29 is accepted
+                    yearly.add((month, day))
+                else:
+                    dates.add(date.fromisoformat(entry))
+            except ValueError:
+                raise ValueError(
+                    f"PUBLIC_HOLIDAYS: {entry!r} is neither a date (2026-02-17) "
+                    "nor a yearly date (--09-02)"
+                ) from None
+        return frozenset(dates), frozenset(yearly)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -115,6 +180,14 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+
+def parse_clock(raw: str, name: str) -> time:
+    """A local time of day written 07:30, 7:30 or 7h30."""
+    match = _CLOCK_RE.match(raw.strip())
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"{name}: {raw.strip()!r} is not a time of day such as 07:30")
+    return time(int(match[1]), int(match[2]))
 
 
 def _coerce(raw: str, kind: Any) -> Any:

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from notifier import consent, statuses
 from notifier.db import utcnow
-from notifier.messages import claim_for_sending, transition
+from notifier.messages import claim_for_sending, defer_if_quiet, transition
 from notifier.models import Message
 from notifier.phones import mask
 from notifier.providers import (
@@ -30,6 +30,7 @@ from notifier.providers import (
     SendResult,
     SentRecord,
 )
+from notifier.quiet_hours import quiet_until
 from notifier.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def _job_data(item: Queued) -> EnqueueData:
 def send_message(services: Services, message_id: str) -> str:
     """Send one message if it is still queued. Returns the message's status afterwards."""
     with services.db.transaction() as session:
+        if defer_if_quiet(session, services.settings, message_id):
+            return statuses.DEFERRED
         message = claim_for_sending(session, message_id)
         if message is None:
             current = session.get(Message, message_id)
@@ -349,6 +352,19 @@ def _settle_stuck(
 
 
 def _release_deferred(services: Services, now: datetime, limit: int) -> int:
+    settings = services.settings
+    resume_at = quiet_until(now, settings.quiet_hours, settings.tz)
+    if resume_at is not None:
+        # Due, but the sweep runs inside the next window (it slept through the end of the last
+        # one, or the clock jumped): they wait for this window to end too.
+        with services.db.transaction() as session:
+            session.execute(
+                update(Message)
+                .where(Message.status == statuses.DEFERRED, Message.next_attempt_at <= now)
+                .values(next_attempt_at=resume_at)
+                .execution_options(synchronize_session=False)
+            )
+        return 0
     with services.db.transaction() as session:
         messages = session.scalars(
             select(Message)

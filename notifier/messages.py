@@ -97,6 +97,54 @@ def create_message(
     return message
 
 
+def compose(
+    session: Session,
+    settings: Settings,
+    *,
+    phone: str,
+    template: str,
+    personalisation: Mapping[str, Any],
+    urgent: bool,
+    essential: bool,
+    kind: str,
+    language: str = "vi",
+    now: datetime | None = None,
+    **links: Any,
+) -> Message:
+    """Render `template` and add its message; a text that cannot be composed is recorded rejected.
+
+    The caller commits, then enqueues (see `delivery.enqueue_committed`).
+    """
+    try:
+        prepared = prepare(settings, render_text(settings, template, personalisation, language))
+    except (templating.TemplateError, sms.MessageTooLong) as exc:
+        return create_rejected(
+            session,
+            phone=phone,
+            reason="message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error",
+            detail=str(exc),
+            kind=kind,
+            template=template,
+            language=language,
+            now=now,
+            **links,
+        )
+    return create_message(
+        session,
+        settings,
+        phone=phone,
+        prepared=prepared,
+        urgent=urgent,
+        essential=essential,
+        kind=kind,
+        template=template,
+        personalisation=personalisation,
+        language=language,
+        now=now,
+        **links,
+    )
+
+
 def create_rejected(
     session: Session,
     *,
@@ -181,6 +229,41 @@ def transition(
     session.add(
         MessageStatusEvent(
             message_id=message.id, status=new_status, at=now, source=source, detail=detail or reason
+        )
+    )
+    return True
+
+
+def defer_if_quiet(
+    session: Session, settings: Settings, message_id: str, now: datetime | None = None
+) -> bool:
+    """Put a queued non-urgent message back to `deferred` when it is about to go out in quiet hours.
+
+    A backlog drained late, or a worker that was down overnight, must not wake citizens.
+    """
+    now = now or utcnow()
+    resume_at = quiet_until(now, settings.quiet_hours, settings.tz)
+    if resume_at is None:
+        return False
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.status == statuses.QUEUED,
+            Message.priority == "bulk",
+        )
+        .values(status=statuses.DEFERRED, next_attempt_at=resume_at, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        MessageStatusEvent(
+            message_id=message_id,
+            status=statuses.DEFERRED,
+            at=now,
+            source="worker",
+            detail="quiet_hours",
         )
     )
     return True

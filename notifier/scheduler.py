@@ -1,7 +1,8 @@
 """The scheduler process: periodic work (sweeps, reminders, purges) run on fixed intervals.
 
 Every task is safe to run from two schedulers at once: the work it does is claimed in the
-database, so a second scheduler only finds nothing left to do.
+database, so a second scheduler only finds nothing left to do. docs/scheduler.md explains why
+this is a loop of its own rather than RQ's cron, and how it shares the work with RQ's scheduler.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notifier import delivery
+from notifier import delivery, reminders, retention
 from notifier.runtime import Services
+from notifier.workdays import calendar_for
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class PeriodicTask:
 
 TASKS: list[PeriodicTask] = [
     PeriodicTask("sweep-messages", 15, delivery.sweep),
+    PeriodicTask("fire-reminders", 15, reminders.fire_due),
+    PeriodicTask("purge-retention", 24 * 3600, retention.purge),
 ]
 
 
@@ -37,6 +41,8 @@ def run_once(services: Services) -> None:
 
 def run_forever(services: Services, stop: threading.Event | None = None, tick: float = 1.0) -> None:
     stop = stop or threading.Event()
+    calendar_for(services.settings)  # a bad HOLIDAY_CALENDAR stops the scheduler at start
+    # Intervals run on the monotonic clock: a wall-clock jump neither skips nor repeats a task.
     next_run = {task.name: 0.0 for task in TASKS}
     log.info("scheduler started: %s", ", ".join(f"{t.name}/{t.every_seconds:g}s" for t in TASKS))
     while not stop.is_set():
