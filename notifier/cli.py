@@ -11,8 +11,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from notifier import api_keys, scheduler, staff
+from notifier import api_keys, reminders, scheduler, staff
 from notifier.config import PROJECT_ROOT
+from notifier.phones import mask
 from notifier.runtime import QUEUE_NAMES, Services, current
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -141,6 +142,24 @@ def run_scheduler(once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scheduler.run_forever(services, stop)
+
+
+@notifier_cli.command("reminders")
+@click.option("--limit", default=50, show_default=True, help="How many to list.")
+def list_reminders(limit: int) -> None:
+    """List scheduled reminders, soonest first (phone numbers masked)."""
+    services = current()
+    tz = services.settings.tz
+    click.echo(f"{'due (local)':<17} {'kind':<20} {'to':<16} for")
+    with services.db.session() as session:
+        for row in reminders.upcoming(session, limit=limit):
+            if row.booking is not None:
+                phone, subject = row.booking.phone, f"booking {row.booking.code}"
+            else:
+                assert row.dossier is not None
+                phone, subject = row.dossier.phone or "", f"dossier {row.dossier.code}"
+            due = row.due_at.astimezone(tz)
+            click.echo(f"{due:%Y-%m-%d %H:%M} {row.kind:<20} {mask(phone):<16} {subject}")
 
 
 def init_app(app: Flask) -> None:

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field, fields
 from datetime import date, time
 from pathlib import Path
 from typing import Any, get_type_hints
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 _TRUE = {"1", "true", "yes", "on"}
 _OFF = {"", "off", "none"}
-_CLOCK_RE = re.compile(r"^(\d{1,2})[:hH](\d{2})$")
+_CLOCK_RE = re.compile(r"^(\d{1,2})(?:[:hH](\d{2})|[hH])$")
 _YEARLY_RE = re.compile(r"^--(\d{2})-(\d{2})$")
 # Times of day a setting may hold; the ones that accept "off" too.
 CLOCK_SETTINGS = ("REMINDER_DAY_BEFORE_AT", "REMINDER_SAME_DAY_AT", "DOSSIER_REMINDER_AT")
@@ -109,7 +109,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Fail at start-up with the variable's name rather than at the first message.
-        ZoneInfo(self.TIMEZONE)
+        try:
+            ZoneInfo(self.TIMEZONE)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TIMEZONE: {self.TIMEZONE!r} is not a time zone such as Asia/Ho_Chi_Minh"
+            ) from None
         _ = self.quiet_hours, self.public_holidays
         for name in CLOCK_SETTINGS:
             self.clock(name)
@@ -183,11 +188,12 @@ class Settings:
 
 
 def parse_clock(raw: str, name: str) -> time:
-    """A local time of day written 07:30, 7:30 or 7h30."""
+    """A local time of day written 07:30, 7:30, 7h30 or 7h."""
     match = _CLOCK_RE.match(raw.strip())
-    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+    hour, minute = (int(match[1]), int(match[2] or 0)) if match else (24, 0)
+    if hour > 23 or minute > 59:
         raise ValueError(f"{name}: {raw.strip()!r} is not a time of day such as 07:30")
-    return time(int(match[1]), int(match[2]))
+    return time(hour, minute)
 
 
 def _coerce(raw: str, kind: Any) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,19 @@ def is_opted_out(session: Session, phone: str) -> bool:
     return bool(session.scalar(select(Contact.opted_out).where(Contact.phone == phone)))
 
 
+def opted_out_among(session: Session, raw_phones: Iterable[str]) -> set[str]:
+    """The numbers (E.164) among `raw_phones` that opted out, in one query."""
+    found: set[str] = set()
+    for phone in raw_phones:
+        with suppress(phones.InvalidPhoneNumber):
+            found.add(phones.normalize(phone))
+    if not found:
+        return set()
+    return set(
+        session.scalars(select(Contact.phone).where(Contact.opted_out, Contact.phone.in_(found)))
+    )
+
+
 def create_message(
     session: Session,
     settings: Settings,
@@ -61,10 +75,12 @@ def create_message(
     personalisation: Mapping[str, Any] | None = None,
     language: str = "vi",
     now: datetime | None = None,
+    opted_out: Container[str] | None = None,
     **links: Any,
 ) -> Message:
     """Add a message row in the status it deserves: queued, deferred (quiet hours) or rejected.
 
+    `opted_out` (see `opted_out_among`) saves a query per message when adding many.
     The caller commits, then enqueues queued messages (see `delivery.enqueue`).
     """
     now = now or utcnow()
@@ -83,7 +99,9 @@ def create_message(
         created_at=now,
         **links,
     )
-    status, reason, detail, not_before = _initial_status(session, settings, message, urgent, now)
+    status, reason, detail, not_before = _initial_status(
+        session, settings, message, urgent, now, opted_out
+    )
     message.status = status
     message.failure_reason = reason
     message.failure_detail = detail
@@ -109,6 +127,7 @@ def compose(
     kind: str,
     language: str = "vi",
     now: datetime | None = None,
+    opted_out: Container[str] | None = None,
     **links: Any,
 ) -> Message:
     """Render `template` and add its message; a text that cannot be composed is recorded rejected.
@@ -141,6 +160,7 @@ def compose(
         personalisation=personalisation,
         language=language,
         now=now,
+        opted_out=opted_out,
         **links,
     )
 
@@ -183,7 +203,12 @@ def create_rejected(
 
 
 def _initial_status(
-    session: Session, settings: Settings, message: Message, urgent: bool, now: datetime
+    session: Session,
+    settings: Settings,
+    message: Message,
+    urgent: bool,
+    now: datetime,
+    opted_out: Container[str] | None = None,
 ) -> tuple[str, str | None, str | None, datetime | None]:
     try:
         message.phone = phones.normalize(
@@ -191,7 +216,11 @@ def _initial_status(
         )
     except phones.InvalidPhoneNumber as exc:
         return statuses.REJECTED, exc.reason, str(exc), None
-    if not message.essential and is_opted_out(session, message.phone):
+    if not message.essential and (
+        message.phone in opted_out
+        if opted_out is not None
+        else is_opted_out(session, message.phone)
+    ):
         return statuses.REJECTED, "opted_out", None, None
     if not urgent:
         resume_at = quiet_until(now, settings.quiet_hours, settings.tz)

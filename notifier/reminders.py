@@ -262,16 +262,27 @@ class FireResult:
         self.rescheduled += other.rescheduled
 
 
-def fire_due(services: Services, now: datetime | None = None, batch_size: int = 500) -> FireResult:
-    """Send every reminder due by `now` (default: the clock, read again for each batch)."""
+def fire_due(
+    services: Services,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    max_batches: int | None = None,
+) -> FireResult:
+    """Send every reminder due by `now` (default: the clock, read again for each batch).
+
+    Each batch is one short transaction, committed before its messages are enqueued;
+    `max_batches` bounds the work of one call.
+    """
     total = FireResult()
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
         batch_now = now or utcnow()
         with services.db.transaction() as session:
             claimed = _claim(session, batch_now, batch_size)
             result, created = _fire_batch(session, services.settings, claimed, batch_now)
         delivery.enqueue_committed(services, created)
         total.add(result)
+        batches += 1
         if len(claimed) < batch_size:
             break
     if total.sent or total.skipped or total.rescheduled:
@@ -303,9 +314,11 @@ def _fire_batch(
 ) -> tuple[FireResult, list[Message]]:
     result = FireResult()
     created: list[Message] = []
+    opted_out = msgs.opted_out_among(session, (_phone_of(row) for row in claimed))
     for row in claimed:
         try:
-            outcome = _fire_one(session, settings, row, now)
+            with session.no_autoflush:  # one batched INSERT at commit, not one per row
+                outcome = _fire_one(session, settings, row, now, opted_out)
         except Exception:
             # One broken row must not block every reminder behind it.
             log.exception("reminder %s could not be sent", row.id)
@@ -321,7 +334,15 @@ def _fire_batch(
     return result, created
 
 
-def _fire_one(session: Session, settings: Settings, row: Reminder, now: datetime) -> Message | str:
+def _phone_of(row: Reminder) -> str:
+    if row.booking is not None:
+        return row.booking.phone
+    return (row.dossier.phone if row.dossier is not None else None) or ""
+
+
+def _fire_one(
+    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: set[str]
+) -> Message | str:
     """The reminder's message, or SKIPPED / SCHEDULED (moved to a later time) after re-checking."""
     blocker, wanted = _current_rules(settings, row, now)
     due = wanted.get((row.kind, row.sequence))
@@ -335,7 +356,7 @@ def _fire_one(session: Session, settings: Settings, row: Reminder, now: datetime
     if any(due < other <= goes_at for other in wanted.values()):
         _close(row, SKIPPED, SUPERSEDED, now)
         return SKIPPED
-    message = _compose(session, settings, row, now)
+    message = _compose(session, settings, row, now, opted_out)
     row.message = message
     _close(row, SENT, None, now)
     return message
@@ -356,13 +377,16 @@ def _current_rules(
     return NOT_DUE, {}
 
 
-def _compose(session: Session, settings: Settings, row: Reminder, now: datetime) -> Message:
+def _compose(
+    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: set[str]
+) -> Message:
     common: dict[str, Any] = {
         "template": f"reminder_{row.kind}",
         "urgent": False,
         "essential": False,
         "kind": "reminder",
         "now": now,
+        "opted_out": opted_out,
     }
     if row.booking is not None:
         booking = row.booking
