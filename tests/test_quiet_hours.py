@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from notifier import delivery, messages
+from notifier import delivery
 from notifier.config import Settings
 from notifier.models import Message
 from notifier.quiet_hours import is_quiet, quiet_until
 from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
+from tests.support.outbox import add_message
 from tests.support.reception import TZ, local
 
 NIGHT = (time(21), time(7))
@@ -124,20 +125,11 @@ def load(services: Services, message_id: str) -> Message:
 
 
 def bulk_message(services: Services) -> str:
-    """A non-urgent message, as a reminder or a broadcast makes."""
-    with services.db.transaction() as session:
-        message = messages.compose(
-            session,
-            services.settings,
-            phone="0912345678",
-            template="dossier_ready",
-            personalisation={"code": "000.00.31.H26-250714-0001"},
-            urgent=False,
-            essential=False,
-            kind="broadcast",
-        )
-    delivery.enqueue_committed(services, [message])
-    return message.id
+    """A non-urgent message, as a reminder or a broadcast makes, committed and enqueued."""
+    message_id = add_message(services, urgent=False, kind="broadcast")
+    with services.db.session() as session:
+        delivery.enqueue_committed(services, [session.get_one(Message, message_id)])
+    return message_id
 
 
 def test_non_urgent_message_at_night_waits_until_morning(

@@ -11,31 +11,18 @@ import time_machine
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier import messages, retention, scheduler
+from notifier import retention, scheduler
 from notifier.db import utcnow
 from notifier.models import InboundMessage, Message, Reminder
 from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
+from tests.support.outbox import add_message
 from tests.support.reception import add_session, book, local
 
 
-def add_message(services: Services, days_old: float, status: str = "delivered") -> str:
-    with services.db.transaction() as session:
-        message = messages.compose(
-            session,
-            services.settings,
-            phone="0912345678",
-            template="dossier_ready",
-            personalisation={"code": "000.00.31.H26-250714-0001"},
-            urgent=True,
-            essential=True,
-            kind="dossier",
-            now=utcnow() - timedelta(days=days_old),
-        )
-        message.status = status
-        session.flush()
-        return message.id
+def old_message(services: Services, days_old: float, status: str = "delivered") -> str:
+    return add_message(services, urgent=True, days_old=days_old, status=status)
 
 
 def add_inbound(services: Services, days_old: float) -> int:
@@ -56,10 +43,10 @@ def add_inbound(services: Services, days_old: float) -> int:
 def test_texts_older_than_the_retention_period_are_emptied_and_the_rest_kept(
     services: Services,
 ) -> None:
-    old = add_message(services, 91)
-    old_failed = add_message(services, 200, status="failed")
-    recent = add_message(services, 89)
-    still_pending = add_message(services, 91, status="queued")
+    old = old_message(services, 91)
+    old_failed = old_message(services, 200, status="failed")
+    recent = old_message(services, 89)
+    still_pending = old_message(services, 91, status="queued")
     old_inbound = add_inbound(services, 91)
     recent_inbound = add_inbound(services, 10)
 
@@ -89,7 +76,7 @@ def test_texts_older_than_the_retention_period_are_emptied_and_the_rest_kept(
 
 def test_purge_works_in_batches(services: Services) -> None:
     for _ in range(7):
-        add_message(services, 100)
+        old_message(services, 100)
     assert retention.purge(services, batch_size=3).messages == 7
     with services.db.session() as session:
         assert session.scalar(select(func.count()).where(Message.body.is_not(None))) == 0
@@ -99,11 +86,11 @@ def test_retention_period_is_configurable_and_zero_keeps_everything(
     make_app: Callable[..., Flask],
 ) -> None:
     services: Services = make_app(RETENTION_DAYS=7).extensions["notifier"]
-    add_message(services, 8)
+    old_message(services, 8)
     assert retention.purge(services).messages == 1
 
     services = make_app(RETENTION_DAYS=0).extensions["notifier"]
-    add_message(services, 3650)
+    old_message(services, 3650)
     assert retention.purge(services).messages == 0
 
 
@@ -119,7 +106,7 @@ def test_one_scheduler_pass_sends_due_reminders_and_purges_old_texts(
     services: Services, fake_twilio: FakeTwilio, time_machine: time_machine.TimeMachineFixture
 ) -> None:
     time_machine.move_to(local("2025-07-14 10:00"), tick=False)
-    old = add_message(services, 120)
+    old = old_message(services, 120)
     with services.db.transaction() as session:
         book(session, services.settings, add_session(session, "2025-07-16 08:00"))
 
