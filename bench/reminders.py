@@ -54,7 +54,7 @@ SYNC_BATCH = 1000
 
 def main() -> dict[str, Any]:
     total = int(os.environ.get("BENCH_REMINDERS", "100000"))
-    sample = int(os.environ.get("BENCH_REMINDERS_BASELINE", "5000"))
+    sample = int(os.environ.get("BENCH_REMINDERS_BASELINE", "2000"))
     with _database() as (url, backend), _redis() as redis_url:
         settings = Settings.from_env(
             {

@@ -80,19 +80,20 @@ def booking_blocker(booking: Booking) -> str | None:
 def booking_schedule(settings: Settings, booking: Booking) -> dict[Key, datetime]:
     """When each reminder of a booking falls due under the rules, past times included.
 
-    The day before at REMINDER_DAY_BEFORE_AT; on the day at REMINDER_SAME_DAY_AT or
-    REMINDER_SAME_DAY_MINUTES_BEFORE the appointment, whichever is later. A time inside quiet
-    hours moves to their end; a reminder that would come at or after the appointment (or at or
-    after the next reminder) is dropped.
+    The day before the session at REMINDER_DAY_BEFORE_AT; on the day at REMINDER_SAME_DAY_AT or
+    REMINDER_SAME_DAY_MINUTES_BEFORE the session starts, whichever is later. A time inside quiet
+    hours moves to their end; a reminder that would then come at or after the citizen's
+    appointment (or, the evening one, at or after the morning one) is dropped.
     """
     tz, window = settings.tz, settings.quiet_hours
-    appointment = appointment_of(booking)
-    day = appointment.astimezone(tz).date()
+    starts_at = booking.session.starts_at
+    day = starts_at.astimezone(tz).date()
     due: dict[Key, datetime] = {}
     if (same_day_at := settings.clock("REMINDER_SAME_DAY_AT")) is not None:
         before = timedelta(minutes=settings.REMINDER_SAME_DAY_MINUTES_BEFORE)
-        morning = max(first_instant_at(day, same_day_at, tz), appointment - before)
+        morning = max(first_instant_at(day, same_day_at, tz), starts_at - before)
         due[(BOOKING_SAME_DAY, 1)] = outside(morning, window, tz)
+    appointment = appointment_of(booking)
     if (day_before_at := settings.clock("REMINDER_DAY_BEFORE_AT")) is not None:
         evening = outside(first_instant_at(day - timedelta(days=1), day_before_at, tz), window, tz)
         if evening < due.get((BOOKING_SAME_DAY, 1), appointment):

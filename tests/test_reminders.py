@@ -64,12 +64,12 @@ def test_booking_gets_a_reminder_the_evening_before_and_the_morning_of(
     }
 
 
-def test_afternoon_appointment_is_reminded_two_hours_before(
+def test_afternoon_session_is_reminded_two_hours_before_it_starts(
     services: Services, time_machine: time_machine.TimeMachineFixture
 ) -> None:
     time_machine.move_to(local("2025-07-14 10:00"), tick=False)
     schedule(services, "2025-07-16 14:00", expected="2025-07-16 14:30")
-    assert scheduled_times(services)["booking_same_day"] == local("2025-07-16 12:30")
+    assert scheduled_times(services)["booking_same_day"] == local("2025-07-16 12:00")
 
 
 def test_morning_reminder_never_falls_inside_quiet_hours(
