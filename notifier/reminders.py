@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from notifier import delivery
@@ -154,10 +154,10 @@ def sync_bookings(
     if any(b.id is None for b in bookings):
         session.flush()
     existing = _existing(session, Reminder.booking_id, [b.id for b in bookings])
+    new: list[dict[str, Any]] = []
     for booking in bookings:
         blocker = booking_blocker(booking)
-        _reconcile(
-            session,
+        new += _reconcile(
             existing.get(booking.id, []),
             {} if blocker else booking_schedule(settings, booking),
             now,
@@ -165,6 +165,7 @@ def sync_bookings(
             once_per_sequence=False,
             booking_id=booking.id,
         )
+    _insert(session, new)
 
 
 def sync_dossier_reminders(
@@ -176,8 +177,7 @@ def sync_dossier_reminders(
         session.flush()
     existing = _existing(session, Reminder.dossier_id, [dossier.id])
     blocker = dossier_blocker(dossier)
-    _reconcile(
-        session,
+    new = _reconcile(
         existing.get(dossier.id, []),
         {} if blocker else dossier_schedule(settings, dossier),
         now,
@@ -185,6 +185,7 @@ def sync_dossier_reminders(
         once_per_sequence=True,
         dossier_id=dossier.id,
     )
+    _insert(session, new)
 
 
 _IN_CHUNK = 500  # SQLite limits the number of bound parameters
@@ -204,7 +205,6 @@ def _existing(session: Session, column: Any, ids: Sequence[int]) -> dict[int, li
 
 
 def _reconcile(
-    session: Session,
     rows: Iterable[Reminder],
     wanted: dict[Key, datetime],
     now: datetime,
@@ -212,12 +212,13 @@ def _reconcile(
     cancel_reason: str,
     once_per_sequence: bool,
     **links: int,
-) -> None:
-    """Make the rows match `wanted`. A reminder already sent or skipped is not scheduled again:
-    for a dossier never (`once_per_sequence`), for a booking not for the same time (a session
-    moved to another day deserves its own reminders)."""
+) -> list[dict[str, Any]]:
+    """Make the rows match `wanted`; returns the reminders to add. A reminder already sent or
+    skipped is not scheduled again: for a dossier never (`once_per_sequence`), for a booking not
+    for the same time (a session moved to another day deserves its own reminders)."""
     pending: dict[Key, Reminder] = {}
     handled: dict[Key, set[datetime]] = defaultdict(set)
+    new: list[dict[str, Any]] = []
     for row in rows:
         if row.state == SCHEDULED:
             pending[(row.kind, row.sequence)] = row
@@ -236,9 +237,17 @@ def _reconcile(
             continue
         if due > now:  # nothing is scheduled for a time already past
             kind, sequence = key
-            session.add(Reminder(kind=kind, sequence=sequence, due_at=due, **links))
+            new.append({"kind": kind, "sequence": sequence, "due_at": due, **links})
     for left in pending.values():
         _close(left, CANCELLED, cancel_reason, now)
+    return new
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    # A plain multi-row INSERT: objects added to the session would make SQLite insert them one
+    # statement at a time to learn each new id, which nothing here needs.
+    if rows:
+        session.execute(insert(Reminder), rows)
 
 
 def _close(row: Reminder, state: str, reason: str | None, now: datetime) -> None:

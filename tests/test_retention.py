@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -153,3 +155,38 @@ def test_reminders_command_lists_what_is_scheduled(
     assert "+84 91x xxx 678" in lines[1]
     assert "0912345678" not in result.output.replace(" ", "")
     assert len(lines) == 3
+
+
+def test_scheduler_loop_fires_reminders_until_stopped(
+    services: Services, fake_twilio: FakeTwilio, time_machine: time_machine.TimeMachineFixture
+) -> None:
+    time_machine.move_to(local("2025-07-14 10:00"), tick=False)
+    with services.db.transaction() as session:
+        book(session, services.settings, add_session(session, "2025-07-16 08:00"))
+    time_machine.move_to(local("2025-07-15 17:00"), tick=False)
+
+    stop = threading.Event()
+    loop = threading.Thread(target=scheduler.run_forever, args=(services, stop, 0.05))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _sent_reminders(services):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+    assert _sent_reminders(services) == 1
+
+
+def _sent_reminders(services: Services) -> int:
+    with services.db.session() as session:
+        return int(session.scalar(select(func.count()).where(Reminder.state == "sent")) or 0)
+
+
+def test_scheduler_refuses_to_start_with_an_unknown_holiday_calendar(
+    make_app: Callable[..., Flask],
+) -> None:
+    services: Services = make_app(HOLIDAY_CALENDAR="XX").extensions["notifier"]
+    with pytest.raises(ValueError, match="HOLIDAY_CALENDAR"):
+        scheduler.run_forever(services, threading.Event())
