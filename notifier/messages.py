@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from contextlib import suppress
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -49,17 +50,23 @@ def is_opted_out(session: Session, phone: str) -> bool:
     return bool(session.scalar(select(Contact.opted_out).where(Contact.phone == phone)))
 
 
-def opted_out_among(session: Session, raw_phones: Iterable[str]) -> set[str]:
+def opted_out_among(session: Session, settings: Settings, raw_phones: Iterable[str]) -> set[str]:
     """The numbers (E.164) among `raw_phones` that opted out, in one query."""
     found: set[str] = set()
     for phone in raw_phones:
         with suppress(phones.InvalidPhoneNumber):
-            found.add(phones.normalize(phone))
+            found.add(_normalize(phone.strip()[:64], settings.ALLOW_INTERNATIONAL_SMS))
     if not found:
         return set()
     return set(
         session.scalars(select(Contact.phone).where(Contact.opted_out, Contact.phone.in_(found)))
     )
+
+
+@lru_cache(maxsize=4096)
+def _normalize(raw: str, allow_international: bool) -> str:
+    # Batches (reminders, broadcasts) look each number up for opt-outs, then compose with it.
+    return phones.normalize(raw, allow_international=allow_international)
 
 
 def create_message(
@@ -211,9 +218,7 @@ def _initial_status(
     opted_out: Container[str] | None = None,
 ) -> tuple[str, str | None, str | None, datetime | None]:
     try:
-        message.phone = phones.normalize(
-            message.phone, allow_international=settings.ALLOW_INTERNATIONAL_SMS
-        )
+        message.phone = _normalize(message.phone, settings.ALLOW_INTERNATIONAL_SMS)
     except phones.InvalidPhoneNumber as exc:
         return statuses.REJECTED, exc.reason, str(exc), None
     if not message.essential and (

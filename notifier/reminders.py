@@ -324,7 +324,7 @@ def _fire_batch(
 ) -> tuple[FireResult, list[Message]]:
     result = FireResult()
     created: list[Message] = []
-    opted_out = msgs.opted_out_among(session, (_phone_of(row) for row in claimed))
+    opted_out = msgs.opted_out_among(session, settings, (_phone_of(row) for row in claimed))
     for row in claimed:
         try:
             with session.no_autoflush:  # one batched INSERT at commit, not one per row
