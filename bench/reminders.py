@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -53,6 +55,8 @@ SYNC_BATCH = 1000
 
 
 def main() -> dict[str, Any]:
+    # Stopped from outside, still remove the schema and stop the private redis-server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     total = int(os.environ.get("BENCH_REMINDERS", "100000"))
     sample = int(os.environ.get("BENCH_REMINDERS_BASELINE", "2000"))
     with _database() as (url, backend), _redis() as redis_url:
@@ -284,7 +288,7 @@ def _drain_naively(services: Services, due: datetime) -> tuple[list[float], floa
                     "date": f"{local:%d/%m}",
                     "time": f"{local:%H:%M}",
                     "location": booking.session.location,
-                    "code": booking.code,
+                    "booking_code": booking.code,
                 },
                 urgent=False,
                 essential=False,

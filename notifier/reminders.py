@@ -409,7 +409,7 @@ def _compose(
                 "date": f"{local:%d/%m}",
                 "time": f"{local:%H:%M}",
                 "location": booking.session.location,
-                "code": booking.code,
+                "booking_code": booking.code,
             },
             booking_id=booking.id,
             **common,

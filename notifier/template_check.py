@@ -30,6 +30,15 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "new_due_date": ("2025-07-21", "2025-12-31"),
     "note": ("Thiếu bản sao giấy khai sinh", "Bổ sung giấy tờ theo quy định. ".ljust(300, "x")),
     "citizen_name": ("Nguyễn Văn An", "Tôn Nữ Thị Phương Hoàng Ngọc Diễm Lệ".ljust(200, "a")),
+    # Reminders (notifier.reminders): a reception booking, a result waiting to be collected.
+    "date": ("16/07", "31/12"),
+    "time": ("08:15", "23:59"),
+    "location": (
+        "Phòng tiếp công dân, UBND xã",
+        "Hội trường tầng 2, Trụ sở Ủy ban nhân dân xã ".ljust(300, "."),
+    ),
+    "booking_code": ("K7Q2XA8B", "K7Q2XA8B".ljust(16, "9")),
+    "ready_date": ("2025-07-14", "2025-12-31"),
 }
 GENERIC_WORST = "x" * 40
 
