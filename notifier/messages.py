@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Collection, Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -50,23 +48,15 @@ def is_opted_out(session: Session, phone: str) -> bool:
     return bool(session.scalar(select(Contact.opted_out).where(Contact.phone == phone)))
 
 
-def opted_out_among(session: Session, settings: Settings, raw_phones: Iterable[str]) -> set[str]:
-    """The numbers (E.164) among `raw_phones` that opted out, in one query."""
-    found: set[str] = set()
-    for phone in raw_phones:
-        with suppress(phones.InvalidPhoneNumber):
-            found.add(_normalize(phone.strip()[:64], settings.ALLOW_INTERNATIONAL_SMS))
-    if not found:
+def opted_out_among(session: Session, numbers: Collection[str]) -> set[str]:
+    """Which of `numbers` (E.164) opted out, in one query."""
+    if not numbers:
         return set()
     return set(
-        session.scalars(select(Contact.phone).where(Contact.opted_out, Contact.phone.in_(found)))
+        session.scalars(
+            select(Contact.phone).where(Contact.phone.in_(numbers), Contact.opted_out.is_(True))
+        )
     )
-
-
-@lru_cache(maxsize=4096)
-def _normalize(raw: str, allow_international: bool) -> str:
-    # Batches (reminders, broadcasts) look each number up for opt-outs, then compose with it.
-    return phones.normalize(raw, allow_international=allow_international)
 
 
 def create_message(
@@ -82,13 +72,14 @@ def create_message(
     personalisation: Mapping[str, Any] | None = None,
     language: str = "vi",
     now: datetime | None = None,
-    opted_out: Container[str] | None = None,
+    opted_out: bool | None = None,
     **links: Any,
 ) -> Message:
     """Add a message row in the status it deserves: queued, deferred (quiet hours) or rejected.
 
-    `opted_out` (see `opted_out_among`) saves a query per message when adding many.
-    The caller commits, then enqueues queued messages (see `delivery.enqueue`).
+    `opted_out` may give the number's consent state when the caller already looked it up (bulk
+    creation does, once per chunk); None looks it up. The caller commits, then enqueues queued
+    messages (see `delivery.enqueue`).
     """
     now = now or utcnow()
     message = Message(
@@ -120,56 +111,6 @@ def create_message(
     )
     session.add(message)
     return message
-
-
-def compose(
-    session: Session,
-    settings: Settings,
-    *,
-    phone: str,
-    template: str,
-    personalisation: Mapping[str, Any],
-    urgent: bool,
-    essential: bool,
-    kind: str,
-    language: str = "vi",
-    now: datetime | None = None,
-    opted_out: Container[str] | None = None,
-    **links: Any,
-) -> Message:
-    """Render `template` and add its message; a text that cannot be composed is recorded rejected.
-
-    The caller commits, then enqueues (see `delivery.enqueue_committed`).
-    """
-    try:
-        prepared = prepare(settings, render_text(settings, template, personalisation, language))
-    except (templating.TemplateError, sms.MessageTooLong) as exc:
-        return create_rejected(
-            session,
-            phone=phone,
-            reason="message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error",
-            detail=str(exc),
-            kind=kind,
-            template=template,
-            language=language,
-            now=now,
-            **links,
-        )
-    return create_message(
-        session,
-        settings,
-        phone=phone,
-        prepared=prepared,
-        urgent=urgent,
-        essential=essential,
-        kind=kind,
-        template=template,
-        personalisation=personalisation,
-        language=language,
-        now=now,
-        opted_out=opted_out,
-        **links,
-    )
 
 
 def create_rejected(
@@ -215,16 +156,16 @@ def _initial_status(
     message: Message,
     urgent: bool,
     now: datetime,
-    opted_out: Container[str] | None = None,
+    opted_out: bool | None,
 ) -> tuple[str, str | None, str | None, datetime | None]:
     try:
-        message.phone = _normalize(message.phone, settings.ALLOW_INTERNATIONAL_SMS)
+        message.phone = phones.normalize(
+            message.phone, allow_international=settings.ALLOW_INTERNATIONAL_SMS
+        )
     except phones.InvalidPhoneNumber as exc:
         return statuses.REJECTED, exc.reason, str(exc), None
     if not message.essential and (
-        message.phone in opted_out
-        if opted_out is not None
-        else is_opted_out(session, message.phone)
+        is_opted_out(session, message.phone) if opted_out is None else opted_out
     ):
         return statuses.REJECTED, "opted_out", None, None
     if not urgent:
@@ -268,6 +209,75 @@ def transition(
     return True
 
 
+def claim_for_sending(
+    session: Session, message_id: str, now: datetime | None = None
+) -> Message | None:
+    """Atomically move a queued message to `sending`; None when someone else already has it."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == statuses.QUEUED)
+        .values(status=statuses.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.add(
+        MessageStatusEvent(message_id=message_id, status=statuses.SENDING, at=now, source="worker")
+    )
+    return session.get(Message, message_id, populate_existing=True)
+
+
+def compose(
+    session: Session,
+    settings: Settings,
+    *,
+    phone: str,
+    template: str,
+    personalisation: Mapping[str, Any],
+    urgent: bool,
+    essential: bool,
+    kind: str,
+    language: str = "vi",
+    now: datetime | None = None,
+    opted_out: bool | None = None,
+    **links: Any,
+) -> Message:
+    """Render `template` and add its message; a text that cannot be composed is recorded rejected.
+
+    The caller commits, then enqueues (see `delivery.enqueue_committed`).
+    """
+    try:
+        prepared = prepare(settings, render_text(settings, template, personalisation, language))
+    except (templating.TemplateError, sms.MessageTooLong) as exc:
+        return create_rejected(
+            session,
+            phone=phone,
+            reason="message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error",
+            detail=str(exc),
+            kind=kind,
+            template=template,
+            language=language,
+            now=now,
+            **links,
+        )
+    return create_message(
+        session,
+        settings,
+        phone=phone,
+        prepared=prepared,
+        urgent=urgent,
+        essential=essential,
+        kind=kind,
+        template=template,
+        personalisation=personalisation,
+        language=language,
+        now=now,
+        opted_out=opted_out,
+        **links,
+    )
+
+
 def defer_if_quiet(
     session: Session, settings: Settings, message_id: str, now: datetime | None = None
 ) -> bool:
@@ -301,22 +311,3 @@ def defer_if_quiet(
         )
     )
     return True
-
-
-def claim_for_sending(
-    session: Session, message_id: str, now: datetime | None = None
-) -> Message | None:
-    """Atomically move a queued message to `sending`; None when someone else already has it."""
-    now = now or utcnow()
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == statuses.QUEUED)
-        .values(status=statuses.SENDING, attempts=Message.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    session.add(
-        MessageStatusEvent(message_id=message_id, status=statuses.SENDING, at=now, source="worker")
-    )
-    return session.get(Message, message_id, populate_existing=True)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from notifier import delivery
+from notifier import delivery, phones
 from notifier import messages as msgs
 from notifier.config import Settings
 from notifier.db import utcnow
@@ -324,11 +324,14 @@ def _fire_batch(
 ) -> tuple[FireResult, list[Message]]:
     result = FireResult()
     created: list[Message] = []
-    opted_out = msgs.opted_out_among(session, settings, (_phone_of(row) for row in claimed))
+    # Consent looked up once for the batch; an unusable number is refused before it matters.
+    numbers = {row.id: _number_of(settings, row) for row in claimed}
+    opted_out = msgs.opted_out_among(session, {n for n in numbers.values() if n})
     for row in claimed:
+        number = numbers[row.id]
         try:
             with session.no_autoflush:  # one batched INSERT at commit, not one per row
-                outcome = _fire_one(session, settings, row, now, opted_out)
+                outcome = _fire_one(session, settings, row, now, number in opted_out)
         except Exception:
             # One broken row must not block every reminder behind it.
             log.exception("reminder %s could not be sent", row.id)
@@ -350,8 +353,18 @@ def _phone_of(row: Reminder) -> str:
     return (row.dossier.phone if row.dossier is not None else None) or ""
 
 
+def _number_of(settings: Settings, row: Reminder) -> str | None:
+    """The E.164 number a reminder goes to, or None (its message will say why it cannot go)."""
+    try:
+        return phones.normalize(
+            _phone_of(row), allow_international=settings.ALLOW_INTERNATIONAL_SMS
+        )
+    except phones.InvalidPhoneNumber:
+        return None
+
+
 def _fire_one(
-    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: set[str]
+    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: bool
 ) -> Message | str:
     """The reminder's message, or SKIPPED / SCHEDULED (moved to a later time) after re-checking."""
     blocker, wanted = _current_rules(settings, row, now)
@@ -388,7 +401,7 @@ def _current_rules(
 
 
 def _compose(
-    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: set[str]
+    session: Session, settings: Settings, row: Reminder, now: datetime, opted_out: bool
 ) -> Message:
     common: dict[str, Any] = {
         "template": f"reminder_{row.kind}",

@@ -72,14 +72,9 @@ def template_names(root: Path = TEMPLATES_DIR) -> list[str]:
 
 
 def required_variables(name: str, language: str = DEFAULT_LANGUAGE) -> set[str]:
-    return set(_undeclared(_source(environment(), name, language)))
-
-
-@lru_cache(maxsize=256)
-def _undeclared(source: str) -> frozenset[str]:
-    # Keyed by the text itself, so an edited template is parsed again; parsing on every
-    # message cost more than rendering it.
-    return frozenset(meta.find_undeclared_variables(environment().parse(source)))
+    env = environment()
+    source = _source(env, name, language)
+    return set(meta.find_undeclared_variables(env.parse(source)))
 
 
 def render(name: str, personalisation: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> str:
