@@ -64,6 +64,14 @@ class Settings:
     RATE_LIMIT_AUTH_FAILURES_PER_IP: str = "20/minute"
     RATE_LIMIT_PER_PHONE: str = "10/minute"
     SENDING_STALE_SECONDS: int = 120
+    # Public API: per-key limits, bulk sends, delivery callbacks to API clients
+    API_RATE_LIMIT_PER_MINUTE: int = 600
+    API_DAILY_CAP: int = 50_000
+    API_BULK_MAX_BYTES: int = 8 * 1024 * 1024
+    API_BULK_CHUNK_SIZE: int = 500
+    CALLBACK_TIMEOUT_SECONDS: float = 10.0
+    CALLBACK_RETRY_BASE_SECONDS: float = 30.0
+    CALLBACK_RETRY_HOURS: float = 24.0
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notifier import delivery
+from notifier import callbacks, delivery, notifications
 from notifier.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ class PeriodicTask:
 
 TASKS: list[PeriodicTask] = [
     PeriodicTask("sweep-messages", 15, delivery.sweep),
+    PeriodicTask("sweep-callbacks", 30, callbacks.sweep),
+    PeriodicTask("sweep-batches", 30, notifications.sweep_batches),
 ]
 
 
