@@ -236,7 +236,7 @@ def _notice(
         "note": event.dossier.note,
         "citizen_name": event.citizen.name,
     }
-    links = {"dossier_id": dossier.id, "dossier_event_id": row.id}
+    links: dict[str, Any] = {"dossier_id": dossier.id, "dossier_event_id": row.id}
     language = event.citizen.language
     try:
         text = msgs.render_text(settings, template, personalisation, language)

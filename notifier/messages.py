@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,17 @@ def is_opted_out(session: Session, phone: str) -> bool:
     return bool(session.scalar(select(Contact.opted_out).where(Contact.phone == phone)))
 
 
+def opted_out_among(session: Session, numbers: Collection[str]) -> set[str]:
+    """Which of `numbers` (E.164) opted out, in one query."""
+    if not numbers:
+        return set()
+    return set(
+        session.scalars(
+            select(Contact.phone).where(Contact.phone.in_(numbers), Contact.opted_out.is_(True))
+        )
+    )
+
+
 def create_message(
     session: Session,
     settings: Settings,
@@ -61,11 +72,14 @@ def create_message(
     personalisation: Mapping[str, Any] | None = None,
     language: str = "vi",
     now: datetime | None = None,
+    opted_out: bool | None = None,
     **links: Any,
 ) -> Message:
     """Add a message row in the status it deserves: queued, deferred (quiet hours) or rejected.
 
-    The caller commits, then enqueues queued messages (see `delivery.enqueue`).
+    `opted_out` may give the number's consent state when the caller already looked it up (bulk
+    creation does, once per chunk); None looks it up. The caller commits, then enqueues queued
+    messages (see `delivery.enqueue`).
     """
     now = now or utcnow()
     message = Message(
@@ -83,7 +97,9 @@ def create_message(
         created_at=now,
         **links,
     )
-    status, reason, detail, not_before = _initial_status(session, settings, message, urgent, now)
+    status, reason, detail, not_before = _initial_status(
+        session, settings, message, urgent, now, opted_out
+    )
     message.status = status
     message.failure_reason = reason
     message.failure_detail = detail
@@ -137,7 +153,12 @@ def create_rejected(
 
 
 def _initial_status(
-    session: Session, settings: Settings, message: Message, urgent: bool, now: datetime
+    session: Session,
+    settings: Settings,
+    message: Message,
+    urgent: bool,
+    now: datetime,
+    opted_out: bool | None,
 ) -> tuple[str, str | None, str | None, datetime | None]:
     try:
         message.phone = phones.normalize(
@@ -145,7 +166,9 @@ def _initial_status(
         )
     except phones.InvalidPhoneNumber as exc:
         return statuses.REJECTED, exc.reason, str(exc), None
-    if not message.essential and is_opted_out(session, message.phone):
+    if not message.essential and (
+        is_opted_out(session, message.phone) if opted_out is None else opted_out
+    ):
         return statuses.REJECTED, "opted_out", None, None
     if not urgent:
         resume_at = quiet_until(now, settings.quiet_hours, settings.tz)

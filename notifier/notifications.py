@@ -457,19 +457,15 @@ def send(services: Services, api_key: ApiKey, request: NotificationIn) -> Create
         body=request.body,
         language=request.language,
     )
-    if request.reference is not None:
-        with services.db.session() as session:
-            existing = find_by_reference(session, api_key.id, request.reference)
-        if existing is not None:
-            return _replay(existing, phone, request, prepared)
-    reservation = reserve(services, api_key, 1)
+    reservation = ratelimit.Reservation(None, 0)
     try:
         with services.db.transaction() as session:
             if request.reference is not None:
                 existing = find_by_reference(session, api_key.id, request.reference)
                 if existing is not None:
-                    ratelimit.release_daily(services.redis, reservation)
                     return _replay(existing, phone, request, prepared)
+            # Counted only once we know a message will be created (a replay is free).
+            reservation = reserve(services, api_key, 1)
             message = msgs.create_message(
                 session,
                 settings,
@@ -495,6 +491,9 @@ def send(services: Services, api_key: ApiKey, request: NotificationIn) -> Create
         if existing is None:
             raise
         return _replay(existing, phone, request, prepared)
+    except Exception:
+        ratelimit.release_daily(services.redis, reservation)
+        raise
     delivery.enqueue_committed(services, [message])
     return Created(message, duplicate=False)
 
@@ -870,6 +869,9 @@ def _create_chunk(
     if batch.api_key_id is not None:
         references = [row["reference"] for row in chunk if row.get("reference")]
         used = used_references(session, batch.api_key_id, references)
+    opted_out = (
+        set() if batch.essential else msgs.opted_out_among(session, [row["phone"] for row in chunk])
+    )
     made: list[Message] = []
     late_errors: list[dict[str, Any]] = []
     now = utcnow()
@@ -879,53 +881,56 @@ def _create_chunk(
         "batch_id": batch.id,
         "provider": batch.provider,
     }
-    for row in chunk:
-        reference = row.get("reference")
-        if reference in used:
-            late_errors.append(_used_reference_error(row["row"], used[reference]))
-            continue
-        try:
-            prepared = compose(
-                settings,
-                template=batch.template,
-                personalisation=row.get("personalisation"),
-                body=batch.body,
-                language=batch.language,
-            )
-        except InvalidNotification as exc:
-            # Only if templates changed between validation and now.
+    # One flush for the chunk (batched INSERTs), not one per message before each opt-out check.
+    with session.no_autoflush:
+        for row in chunk:
+            reference = row.get("reference")
+            if reference in used:
+                late_errors.append(_used_reference_error(row["row"], used[reference]))
+                continue
+            try:
+                prepared = compose(
+                    settings,
+                    template=batch.template,
+                    personalisation=row.get("personalisation"),
+                    body=batch.body,
+                    language=batch.language,
+                )
+            except InvalidNotification as exc:
+                # Only if templates changed between validation and now.
+                made.append(
+                    msgs.create_rejected(
+                        session,
+                        phone=row["phone"],
+                        reason="template_error",
+                        detail=str(exc),
+                        kind=batch.kind,
+                        template=batch.template,
+                        language=batch.language,
+                        now=now,
+                        reference=reference,
+                        **links,
+                    )
+                )
+                continue
             made.append(
-                msgs.create_rejected(
+                msgs.create_message(
                     session,
+                    settings,
                     phone=row["phone"],
-                    reason="template_error",
-                    detail=str(exc),
+                    prepared=prepared,
+                    urgent=batch.priority == URGENT_QUEUE,
+                    essential=batch.essential,
                     kind=batch.kind,
                     template=batch.template,
+                    personalisation=row.get("personalisation"),
                     language=batch.language,
                     now=now,
+                    opted_out=row["phone"] in opted_out,
                     reference=reference,
                     **links,
                 )
             )
-            continue
-        made.append(
-            msgs.create_message(
-                session,
-                settings,
-                phone=row["phone"],
-                prepared=prepared,
-                urgent=batch.priority == URGENT_QUEUE,
-                essential=batch.essential,
-                kind=batch.kind,
-                template=batch.template,
-                personalisation=row.get("personalisation"),
-                language=batch.language,
-                now=now,
-                reference=reference,
-                **links,
-            )
-        )
     if late_errors:
         batch.errors = sorted([*batch.errors, *late_errors], key=lambda error: error["row"])
     session.flush()
