@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import jinja2
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -95,9 +97,30 @@ def _content_rule(template: str | None, body: str | None, personalisation: Any) 
 class NotificationIn(BaseModel):
     """POST /api/v1/notifications: one SMS from a template or from free text."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_CONTENT)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            **_ONE_CONTENT,
+            "examples": [
+                {
+                    "phone": "0912 345 678",
+                    "template": "dossier_received",
+                    "personalisation": {
+                        "code": "000.00.31.H26-250714-0001",
+                        "procedure": "Chứng thực bản sao từ bản chính",
+                        "due_date": "2025-07-16",
+                    },
+                    "reference": "onestop-2025-07-14-000123",
+                },
+                {"phone": "+84 912 345 678", "body": "Kính mời Ông/Bà đến nhận kết quả."},
+            ],
+        },
+    )
 
-    phone: Phone = Field(description="The recipient; any common Vietnamese way of writing it.")
+    phone: Phone = Field(
+        description="The recipient; any common Vietnamese way of writing it.",
+        examples=["0912 345 678", "+84 912 345 678"],
+    )
     template: TemplateName | None = Field(None, description="A template name (templates_sms/).")
     personalisation: Personalisation | None = Field(None, description="The template's values.")
     body: Body | None = Field(None, description="Free text, instead of a template.")
@@ -129,7 +152,19 @@ class RecipientIn(BaseModel):
 class BulkIn(BaseModel):
     """POST /api/v1/notifications/bulk: one template or text, up to 10,000 recipients."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_BULK_CONTENT)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            **_ONE_BULK_CONTENT,
+            "examples": [
+                {
+                    "body": "UBND xã thông báo: lịch tiếp công dân chuyển sang thứ Năm.",
+                    "reference": "broadcast-2025-07",
+                    "recipients": [{"phone": "0912 345 678"}, {"phone": "0987 654 321"}],
+                }
+            ],
+        },
+    )
 
     template: TemplateName | None = None
     body: Body | None = None
@@ -147,20 +182,38 @@ class BulkIn(BaseModel):
         return self
 
 
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    # pydantic also reads "1700000000" or "2025-07-14 08:30" as times; a query string must not.
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("expected an RFC 3339 date-time such as 2025-07-14T08:30:00+07:00")
+    return value
+
+
+def _digits(value: Any) -> Any:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("expected a whole number written with digits only")
+    return value
+
+
 class NotificationQuery(BaseModel):
-    """GET /api/v1/notifications query string."""
+    """GET /api/v1/notifications query string (validate with `model_validate_strings`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
     reference: Reference | None = None
-    since: AwareDatetime | None = Field(
+    since: Annotated[AwareDatetime, BeforeValidator(_rfc3339)] | None = Field(
         None, description="Only messages created at or after this time (ISO 8601 with offset)."
     )
     cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="`next_cursor` of the previous page."
     )
-    limit: int = Field(50, ge=1, le=250)
+    limit: Annotated[int, BeforeValidator(_digits)] = Field(50, ge=1, le=250)
 
 
 # --- response schemas --------------------------------------------------------------------------

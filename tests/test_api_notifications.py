@@ -133,17 +133,19 @@ def test_a_key_sees_only_its_own_notifications(
 
     assert get(client, other, f"{URL}/{created['id']}").status_code == 404
     assert get(client, other, URL).get_json()["notifications"] == []
-    missing = get(client, key, f"{URL}/no-such-id")
-    assert missing.status_code == 404
-    assert missing.mimetype == "application/problem+json"
+    for unknown in ("no-such-id", "7c9e6679-7425-40de-944b-e07fc1f90ae7"):
+        missing = get(client, key, f"{URL}/{unknown}")
+        assert missing.status_code == 404
+        assert missing.mimetype == "application/problem+json"
 
 
 def test_list_filters_and_paginates_newest_first(
     client: FlaskClient, services: Services, key: str
 ) -> None:
     ids = [
-        post(client, key, URL, {"phone": "0912345678", "body": f"Tin {n}", "reference": f"r{n}"})
-        .get_json()["id"]
+        post(
+            client, key, URL, {"phone": "0912345678", "body": f"Tin {n}", "reference": f"r{n}"}
+        ).get_json()["id"]
         for n in range(5)
     ]
 
@@ -364,7 +366,9 @@ def test_body_over_64_kib_is_413(client: FlaskClient, key: str) -> None:
         st.none() | st.booleans() | st.integers() | st.text(max_size=30) | st.lists(st.text()),
     )
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_garbage_is_refused_with_a_problem_or_accepted_whole(
     client: FlaskClient, key: str, payload: dict[str, Any]
 ) -> None:

@@ -115,9 +115,7 @@ def test_receiver_answering_400_is_not_retried(
     assert callback.last_error == "HTTP 400"
 
 
-def test_429_waits_at_least_retry_after(
-    make_app: Any, receiver: Receiver
-) -> None:
+def test_429_waits_at_least_retry_after(make_app: Any, receiver: Receiver) -> None:
     app: Flask = make_app(CALLBACK_RETRY_BASE_SECONDS=1.0)
     services: Services = app.extensions["notifier"]
     receiver.answer(429, Retry_After="120")

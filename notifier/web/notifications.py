@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
@@ -66,10 +67,10 @@ def create() -> ResponseReturnValue:
     )
 
 
-@bp.get("/notifications/<message_id>")
-def get_one(message_id: str) -> ResponseReturnValue:
+@bp.get("/notifications/<uuid:message_id>")
+def get_one(message_id: UUID) -> ResponseReturnValue:
     with services().db.session() as session:
-        message = notes.get(session, current_api_key().id, message_id)
+        message = notes.get(session, current_api_key().id, str(message_id))
         if message is None:
             raise ApiProblem(404, "Not Found", "This API key has no notification with this id.")
         return json_response(notes.Notification.of(message))
@@ -78,7 +79,7 @@ def get_one(message_id: str) -> ResponseReturnValue:
 @bp.get("/notifications")
 def list_all() -> ResponseReturnValue:
     try:
-        query = notes.NotificationQuery.model_validate(request.args.to_dict())
+        query = notes.NotificationQuery.model_validate_strings(request.args.to_dict())
     except ValidationError as exc:
         raise invalid_request(exc) from None
     with services().db.session() as session:
@@ -112,10 +113,10 @@ def create_bulk() -> ResponseReturnValue:
     )
 
 
-@bp.get("/notifications/bulk/<batch_id>")
-def get_bulk(batch_id: str) -> ResponseReturnValue:
+@bp.get("/notifications/bulk/<uuid:batch_id>")
+def get_bulk(batch_id: UUID) -> ResponseReturnValue:
     with services().db.session() as session:
-        batch = notes.get_batch(session, current_api_key().id, batch_id)
+        batch = notes.get_batch(session, current_api_key().id, str(batch_id))
         if batch is None:
             raise ApiProblem(404, "Not Found", "This API key has no bulk send with this id.")
         return json_response(notes.batch_out(session, batch))

@@ -43,6 +43,7 @@ PUBLIC_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/rea
 
 PROBLEM = Content(Problem, media_type=PROBLEM_MIMETYPE)
 _INTEGER_SECONDS = {"type": "string", "pattern": "^[0-9]+$"}
+_UUID = {"type": "string", "format": "uuid"}
 
 _PROBLEMS: dict[int, Reply] = {
     400: Reply("The request is malformed or invalid; `errors` lists each bad field.", PROBLEM),
@@ -164,7 +165,7 @@ OPERATIONS: list[Operation] = [
         "getNotification",
         "A notification's status and history",
         _NOTIFICATIONS,
-        params=(Param("message_id", "path", {"type": "string"}),),
+        params=(Param("message_id", "path", _UUID),),
         responses={
             200: Reply("The notification (phone masked).", Content(notes.Notification)),
             **problems(401, 404, 429),
@@ -218,7 +219,7 @@ OPERATIONS: list[Operation] = [
         "getBulk",
         "A bulk send's progress",
         _NOTIFICATIONS,
-        params=(Param("batch_id", "path", {"type": "string"}),),
+        params=(Param("batch_id", "path", _UUID),),
         responses={200: Reply("Progress.", Content(notes.BatchOut)), **problems(401, 404, 429)},
         security=(BEARER,),
     ),
@@ -303,19 +304,24 @@ def served_routes(app: Flask) -> set[tuple[str, str]]:
     }
 
 
+def build_document(available: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The document of the registered operations (those in `available`, when given)."""
+    return openapi.build(
+        OPERATIONS,
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,
+        webhooks=WEBHOOKS,
+        available=available,
+    )
+
+
 def document(app: Flask) -> dict[str, Any]:
-    """The app's OpenAPI document (built once per app)."""
+    """The app's OpenAPI document: the operations it serves (built once per app)."""
     cached: dict[str, Any] | None = app.extensions.get("openapi_document")
     if cached is None:
-        cached = openapi.build(
-            OPERATIONS,
-            title=TITLE,
-            version=VERSION,
-            description=DESCRIPTION,
-            security_schemes=SECURITY_SCHEMES,
-            webhooks=WEBHOOKS,
-            available=served_routes(app),
-        )
+        cached = build_document(served_routes(app))
         app.extensions["openapi_document"] = cached
     return cached
 
