@@ -435,7 +435,7 @@ def compose(
                 {
                     "field": source,
                     "message": str(exc),
-                    "reason": "too_long",
+                    "reason": "message_too_long",
                     "segments": exc.segments,
                     "limit": exc.limit,
                     "characters": exc.characters,

@@ -290,7 +290,7 @@ def test_too_long_text_is_400_with_segments_and_limit(
     assert response.status_code == 400
     [error] = response.get_json()["errors"]
     assert error["field"] == "body"
-    assert error["reason"] == "too_long"
+    assert error["reason"] == "message_too_long"
     assert error["segments"] > error["limit"] == 6
     assert "segments" in error["message"]
     assert count_messages(services) == 0
