@@ -38,6 +38,8 @@ PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 USER_AGENT = "notifier-callbacks/1"
+RESULT_TTL = 600
+FAILURE_TTL = 7 * 86400  # a week to look at a job that crashed
 # Longest wait between two attempts, whatever the backoff or the receiver's Retry-After says.
 MAX_DELAY = timedelta(hours=1)
 
@@ -123,9 +125,9 @@ def enqueue(services: Services, items: Sequence[tuple[int, int]]) -> int:
                     JOB,
                     args=(callback_id,),
                     job_id=job_id(callback_id, attempts),
-                    result_ttl=600,
-                    failure_ttl=7 * 86400,
                     description=f"deliver callback {callback_id}",
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=FAILURE_TTL,
                 )
                 for callback_id, attempts in items
             ]
@@ -315,8 +317,8 @@ def _schedule(services: Services, callback_id: int, attempts: int, delay: timede
             JOB,
             callback_id,
             job_id=job_id(callback_id, attempts),
-            result_ttl=600,
-            failure_ttl=7 * 86400,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
         )
     except RedisError as exc:
         log.warning("could not schedule callback %s, the sweeper will: %s", callback_id, exc)

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import jinja2
 from pydantic import (
@@ -483,6 +483,31 @@ def _replay(
     return Created(message, duplicate=True)
 
 
+Referenced = TypeVar("Referenced", Message, Batch)
+
+
+def _race_winner(
+    services: Services,
+    reservation: ratelimit.Reservation,
+    error: IntegrityError,
+    reference: str | None,
+    api_key: ApiKey,
+    model: type[Referenced],
+) -> Referenced:
+    """The row a concurrent request with the same reference committed first (it won the unique
+    constraint); re-raises `error` when the conflict was about something else."""
+    ratelimit.release_daily(services.redis, reservation)
+    found = None
+    if reference is not None:
+        with services.db.session() as session:
+            found = session.scalar(
+                select(model).where(model.api_key_id == api_key.id, model.reference == reference)
+            )
+    if found is None:
+        raise error
+    return found
+
+
 def reserve(services: Services, api_key: ApiKey, count: int) -> ratelimit.Reservation:
     """Count `count` new messages against the key's daily cap, or raise DailyCapReached."""
     cap = api_keys.limits(services.settings, api_key).daily_cap
@@ -534,16 +559,9 @@ def send(services: Services, api_key: ApiKey, request: NotificationIn) -> Create
                 reference=request.reference,
                 provider=api_keys.provider_for(api_key),
             )
-    except IntegrityError:
-        # The same reference sent concurrently: the other request created the message.
-        ratelimit.release_daily(services.redis, reservation)
-        if request.reference is None:
-            raise
-        with services.db.session() as session:
-            existing = find_by_reference(session, api_key.id, request.reference)
-        if existing is None:
-            raise
-        return _replay(existing, phone, request, prepared)
+    except IntegrityError as exc:
+        found = _race_winner(services, reservation, exc, request.reference, api_key, Message)
+        return _replay(found, phone, request, prepared)
     except Exception:
         ratelimit.release_daily(services.redis, reservation)
         raise
@@ -860,15 +878,12 @@ def submit_bulk(services: Services, api_key: ApiKey, request: BulkIn) -> BatchSu
                 reference=request.reference,
                 provider=api_keys.provider_for(api_key),
             )
-    except IntegrityError:
+    except IntegrityError as exc:
+        found = _race_winner(services, reservation, exc, request.reference, api_key, Batch)
+        return _batch_replay(found, request)
+    except Exception:
         ratelimit.release_daily(services.redis, reservation)
-        if request.reference is None:
-            raise
-        with services.db.session() as session:
-            existing = find_batch_by_reference(session, api_key.id, request.reference)
-        if existing is None:
-            raise
-        return _batch_replay(existing, request)
+        raise
     enqueue_batch(services, batch.id)
     return BatchSubmitted(batch, duplicate=False)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.http import base_url, serve, shutdown
+
 
 @dataclass(frozen=True)
 class Received:
@@ -36,24 +38,17 @@ class Receiver:
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> Receiver:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = serve(_handler(self), self.port)
+        self.port = int(self._server.server_address[1])
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        shutdown(self._server)
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        self.port = int(port)
-        return f"http://{host}:{port}/callbacks"
+        return f"{base_url(self._server)}/callbacks"
 
     def answer(self, *statuses: int, **headers: str) -> None:
         with self._lock:
