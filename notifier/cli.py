@@ -102,7 +102,7 @@ def list_api_keys() -> None:
         if not keys:
             click.echo("no API keys")
             return
-        click.echo("id  prefix        kind  name                  limits          state")
+        click.echo(f"{'id':<4}{'prefix':<14}{'kind':<6}{'name':<22}{'limits':<22}state")
         for api_key in keys:
             limits = api_keys.limits(services.settings, api_key)
             state = (
@@ -110,9 +110,10 @@ def list_api_keys() -> None:
                 if api_key.revoked_at
                 else "active"
             )
+            rates = f"{limits.per_minute or '-'}/min {limits.daily_cap or '-'}/day"
             click.echo(
-                f"{api_key.id:<3} {api_key.prefix:<13} {api_key.kind:<5} {api_key.name[:20]:<21} "
-                f"{limits.per_minute or '-'}/min {limits.daily_cap or '-'}/day  {state}"
+                f"{api_key.id:<4}{api_key.prefix:<14}{api_key.kind:<6}{api_key.name[:20]:<22}"
+                f"{rates:<22}{state}"
                 + (f"  callback {api_key.callback_url}" if api_key.callback_url else "")
             )
 
