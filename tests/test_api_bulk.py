@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from notifier import notifications
@@ -273,3 +275,27 @@ def test_row_validation_for_a_csv_upload(services: Services) -> None:
         (4, "personalisation.procedure"),
         (4, "personalisation.due_date"),
     }
+
+
+@given(
+    phones=st.lists(
+        st.one_of(
+            st.from_regex(r"0(3[2-9]|9[0-9])[0-9]{7}", fullmatch=True),
+            st.text(max_size=20),
+            st.sampled_from(["024 3825 1234", "1900 1234", "+84 912 345 678", ""]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+@settings(max_examples=80, deadline=None)
+def test_every_row_is_either_kept_or_reported_with_its_number(phones: list[str]) -> None:
+    from notifier.config import Settings
+
+    rows = [{"phone": phone} for phone in phones]
+    result = notifications.validate_rows(Settings(), rows, body="Thông báo")
+    reported = {error["row"] for error in result.errors}
+    kept = {row.row for row in result.valid}
+    assert kept.isdisjoint(reported)
+    assert kept | reported == set(range(1, len(phones) + 1))
+    assert all(error["field"] == "phone" and error["message"] for error in result.errors)

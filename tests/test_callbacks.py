@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from notifier import callbacks, consent, delivery, signing
 from notifier.db import utcnow
-from notifier.models import Callback, CallbackAttempt
+from notifier.models import ApiKey, Callback, CallbackAttempt
 from notifier.runtime import Services
 from tests.support.api import make_key, post
 from tests.support.helpers import dossier_event, post_signed, run_jobs
@@ -234,3 +234,21 @@ def test_a_callback_job_run_twice_posts_once(
     callback = the_callback(services)
     assert callbacks.deliver(services, callback.id) == "delivered"
     assert len(receiver.received) == 1
+
+
+def test_a_key_whose_callback_url_was_removed_stops_its_callbacks(
+    make_app: Any, receiver: Receiver
+) -> None:
+    app: Flask = make_app(CALLBACK_RETRY_BASE_SECONDS=30.0)
+    services: Services = app.extensions["notifier"]
+    receiver.answer(500)
+    send(app.test_client(), key_for(services, receiver.url))
+    run_jobs(services)
+    with services.db.transaction() as session:
+        for key in session.scalars(select(ApiKey)):
+            key.callback_url = None
+
+    later = utcnow() + timedelta(minutes=5)
+    assert callbacks.deliver(services, the_callback(services).id, now=later) == "failed"
+    assert len(receiver.received) == 1
+    assert "no longer" in (the_callback(services).last_error or "")
