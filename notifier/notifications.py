@@ -40,6 +40,7 @@ from notifier.config import Settings
 from notifier.db import utcnow
 from notifier.models import ApiKey, Batch, Message
 from notifier.runtime import BULK_QUEUE, URGENT_QUEUE, Services
+from notifier.textinput import InputLine, InputText
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,11 @@ BATCH_DONE = "done"
 # --- request schemas ---------------------------------------------------------------------------
 
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Body = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
-Value = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
+# Text from outside is cleaned first (NFC, no control or invisible characters: textinput).
+Reference = Annotated[InputLine, StringConstraints(min_length=1, max_length=200)]
+Phone = Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
+Body = Annotated[InputText, StringConstraints(min_length=1, max_length=5000)]
+Value = Annotated[InputLine, StringConstraints(max_length=1000)] | int | float | bool | None
 Personalisation = Annotated[
     dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")], Value],
     Field(max_length=50, json_schema_extra={"additionalProperties": False}),

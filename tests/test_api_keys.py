@@ -269,3 +269,18 @@ def test_without_redis_the_limits_let_requests_through(make_app: Any) -> None:
     ]
     # The messages are committed; the sweeper enqueues them when Redis is back.
     assert codes == [201, 201]
+
+
+def test_an_address_failing_authentication_again_and_again_is_locked_out(
+    make_app: Any,
+) -> None:
+    app: Flask = make_app(RATE_LIMIT_AUTH_FAILURES_PER_IP="3/minute")
+    client = app.test_client()
+    key = make_key(app.extensions["notifier"])
+    guesses = [get(client, f"ntf_live_guess{n}", URL).status_code for n in range(3)]
+    assert guesses == [401, 401, 401]
+
+    locked = get(client, key, URL)  # even a valid key, from that address, waits
+
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) >= 1

@@ -10,7 +10,7 @@ from flask import g, request
 
 from notifier import api_keys, ratelimit
 from notifier.models import ApiKey
-from notifier.web import services
+from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
 
 P = ParamSpec("P")
@@ -26,10 +26,13 @@ def current_api_key() -> ApiKey:
 
 def require_api_key() -> None:
     """`before_request` hook for API blueprints: sets `g.api_key`, or answers 401 (no valid
-    key) or 429 (the key's rate limit is used up, with `Retry-After`)."""
+    key) or 429 (with `Retry-After`: the key's rate limit is used up, or the client's address
+    failed authentication too often lately)."""
+    guards.refuse_locked_out_client()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        guards.authentication_failed()
         raise ApiProblem(
             401,
             "Unauthorized",
@@ -39,6 +42,7 @@ def require_api_key() -> None:
     with services().db.transaction() as session:
         api_key = api_keys.authenticate(session, token.strip())
         if api_key is None:
+            guards.authentication_failed()
             raise ApiProblem(
                 401, "Unauthorized", "The API key is unknown or revoked.", headers=_UNAUTHORIZED
             )

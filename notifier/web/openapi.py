@@ -58,7 +58,8 @@ _PROBLEMS: dict[int, Reply] = {
     413: Reply("The body is too large.", PROBLEM),
     415: Reply("The body is not of the expected media type.", PROBLEM),
     429: Reply(
-        "The key's rate limit or daily cap is used up; wait `Retry-After` seconds.",
+        "Over a limit (the key's rate limit or daily cap, or too many failed authentications "
+        "from this address); wait `Retry-After` seconds.",
         PROBLEM,
         headers={"Retry-After": {"required": True, "schema": _INTEGER_SECONDS}},
     ),
@@ -236,7 +237,7 @@ OPERATIONS: list[Operation] = [
         responses={
             202: Reply("Recorded; notices queued.", Content(DossierEventAccepted)),
             200: Reply("Already received: the same messages.", Content(DossierEventAccepted)),
-            **problems(400, 401, 409, 413, 415),
+            **problems(400, 401, 409, 413, 415, 429),
         },
     ),
     # Provider webhooks (notifier.web.twilio)
@@ -249,7 +250,7 @@ OPERATIONS: list[Operation] = [
         description="Checked with X-Twilio-Signature against PUBLIC_BASE_URL + path.",
         body=Content(schema=_TWILIO_STATUS_FORM, media_type="application/x-www-form-urlencoded"),
         params=(Param("X-Twilio-Signature", "header", {"type": "string"}),),
-        responses={204: Reply("Recorded."), **problems(400, 403, 413)},
+        responses={204: Reply("Recorded."), **problems(400, 403, 413, 415, 429)},
     ),
     # Operations (notifier.web.health)
     Operation(
