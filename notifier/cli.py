@@ -48,11 +48,75 @@ def db_upgrade(revision: str) -> None:
 @notifier_cli.command("create-api-key")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(api_keys.KINDS), default="live", show_default=True)
-def create_api_key(name: str, kind: str) -> None:
+@click.option("--callback-url", help="Where final statuses of this key's messages are POSTed.")
+@click.option("--callback-secret", help="HMAC key signing the callbacks (default: a random one).")
+@click.option(
+    "--rate-limit", type=int, help="Requests a minute (default API_RATE_LIMIT_PER_MINUTE; 0: none)."
+)
+@click.option("--daily-cap", type=int, help="Messages a day (default API_DAILY_CAP; 0: none).")
+def create_api_key(
+    name: str,
+    kind: str,
+    callback_url: str | None,
+    callback_secret: str | None,
+    rate_limit: int | None,
+    daily_cap: int | None,
+) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    with current().db.transaction() as session:
-        _, plaintext = api_keys.create_api_key(session, name, kind)
+    try:
+        with current().db.transaction() as session:
+            api_key, plaintext = api_keys.create_api_key(
+                session,
+                name,
+                kind,
+                callback_url=callback_url,
+                callback_secret=callback_secret,
+                rate_limit_per_minute=rate_limit,
+                daily_cap=daily_cap,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(plaintext)
+    if api_key.callback_url and not callback_secret:
+        click.echo(f"callback secret: {api_key.callback_secret}", err=True)
+
+
+@notifier_cli.command("revoke-api-key")
+@click.argument("key")
+def revoke_api_key(key: str) -> None:
+    """Revoke an API key, given by its id or its prefix (see list-api-keys)."""
+    with current().db.transaction() as session:
+        api_key = api_keys.find(session, key)
+        if api_key is None:
+            raise click.ClickException(f"no API key has the id or prefix {key!r}")
+        api_keys.revoke(session, api_key)
+        click.echo(f"revoked {api_key.id} {api_key.name} ({api_key.prefix}…)")
+
+
+@notifier_cli.command("list-api-keys")
+def list_api_keys() -> None:
+    """List API keys (never the keys themselves)."""
+    services = current()
+    tz = services.settings.tz
+    with services.db.session() as session:
+        keys = api_keys.list_keys(session)
+        if not keys:
+            click.echo("no API keys")
+            return
+        click.echo(f"{'id':<4}{'prefix':<14}{'kind':<6}{'name':<22}{'limits':<22}state")
+        for api_key in keys:
+            limits = api_keys.limits(services.settings, api_key)
+            state = (
+                f"revoked {api_key.revoked_at.astimezone(tz):%Y-%m-%d %H:%M}"
+                if api_key.revoked_at
+                else "active"
+            )
+            rates = f"{limits.per_minute or '-'}/min {limits.daily_cap or '-'}/day"
+            click.echo(
+                f"{api_key.id:<4}{api_key.prefix:<14}{api_key.kind:<6}{api_key.name[:20]:<22}"
+                f"{rates:<22}{state}"
+                + (f"  callback {api_key.callback_url}" if api_key.callback_url else "")
+            )
 
 
 @notifier_cli.command("create-staff")

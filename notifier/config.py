@@ -86,6 +86,14 @@ class Settings:
     # ISO dates (2026-02-16) and yearly dates (--09-02); HOLIDAY_CALENDAR adds a country's own.
     PUBLIC_HOLIDAYS: str = "--01-01,--04-30,--05-01,--09-02"
     HOLIDAY_CALENDAR: str = "VN"
+    # Public API: per-key limits, bulk sends, delivery callbacks to API clients
+    API_RATE_LIMIT_PER_MINUTE: int = 600
+    API_DAILY_CAP: int = 50_000
+    API_BULK_MAX_BYTES: int = 8 * 1024 * 1024
+    API_BULK_CHUNK_SIZE: int = 500
+    CALLBACK_TIMEOUT_SECONDS: float = 10.0
+    CALLBACK_RETRY_BASE_SECONDS: float = 30.0
+    CALLBACK_RETRY_HOURS: float = 24.0
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 from sqlalchemy import select, update
 
@@ -36,12 +35,6 @@ from notifier.runtime import Services
 log = logging.getLogger(__name__)
 
 SEND_JOB = "jobs.send.send_message"
-_PENDING_JOB_STATUSES = {
-    JobStatus.QUEUED,
-    JobStatus.SCHEDULED,
-    JobStatus.STARTED,
-    JobStatus.DEFERRED,
-}
 
 
 @dataclass(frozen=True)
@@ -382,15 +375,7 @@ def _release_deferred(services: Services, now: datetime, limit: int) -> int:
 
 
 def _without_live_jobs(services: Services, items: Sequence[Queued]) -> list[Queued]:
-    if not items:
+    live = services.live_jobs([item.job_id for item in items])
+    if live is None:
         return []
-    try:
-        jobs = Job.fetch_many([item.job_id for item in items], connection=services.redis)
-    except RedisError as exc:
-        log.warning("sweep cannot reach the queue: %s", exc)
-        return []
-    return [
-        item
-        for item, job in zip(items, jobs, strict=True)
-        if job is None or job.get_status(refresh=False) not in _PENDING_JOB_STATUSES
-    ]
+    return [item for item in items if item.job_id not in live]

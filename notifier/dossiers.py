@@ -115,7 +115,24 @@ class CitizenIn(BaseModel):
 class DossierEventIn(BaseModel):
     """The body of POST /api/v1/dossier-events."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "onestop-2025-07-14-000123",
+                    "occurred_at": "2025-07-14T08:30:00+07:00",
+                    "dossier": {
+                        "code": "000.00.31.H26-250714-0001",
+                        "procedure": "Chứng thực bản sao từ bản chính",
+                        "status": "received",
+                        "due_date": "2025-07-16",
+                    },
+                    "citizen": {"name": "Nguyễn Văn An", "phone": "0912 345 678", "language": "vi"},
+                }
+            ]
+        },
+    )
 
     event_id: Annotated[Text, StringConstraints(max_length=200)]
     occurred_at: AwareDatetime

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from notifier import phones, sms, statuses, templating
+from notifier import callbacks, phones, sms, statuses, templating
 from notifier.config import Settings
 from notifier.db import utcnow
 from notifier.models import Contact, Message, MessageStatusEvent
@@ -110,6 +110,7 @@ def create_message(
         MessageStatusEvent(status=status, at=now, source="created", detail=reason)
     )
     session.add(message)
+    callbacks.on_final_status(session, message, now)
     return message
 
 
@@ -147,6 +148,7 @@ def create_rejected(
         MessageStatusEvent(status=statuses.REJECTED, at=now, source="created", detail=reason)
     )
     session.add(message)
+    callbacks.on_final_status(session, message, now)
     return message
 
 
@@ -206,6 +208,8 @@ def transition(
             message_id=message.id, status=new_status, at=now, source=source, detail=detail or reason
         )
     )
+    if new_status in statuses.FINAL:
+        callbacks.on_final_status(session, message, now)
     return True
 
 

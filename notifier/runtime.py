@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import requests
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job, JobStatus
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from notifier.config import Settings
 from notifier.db import Database
@@ -25,6 +31,13 @@ URGENT_QUEUE = "urgent"
 BULK_QUEUE = "bulk"
 QUEUE_NAMES = (URGENT_QUEUE, BULK_QUEUE)  # listening order is priority order
 
+_PENDING_JOB_STATUSES = frozenset(
+    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+)
+
+AfterCommit = Callable[["Services"], object]
+_AFTER_COMMIT = "notifier.after_commit"
+
 
 @dataclass
 class Services:
@@ -33,6 +46,10 @@ class Services:
     redis: Redis
     _providers: dict[str, Provider] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        event.listen(self.db.sessionmaker, "after_commit", self._run_after_commit)
+        event.listen(self.db.sessionmaker, "after_rollback", _forget_after_commit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -64,9 +81,52 @@ class Services:
                 self._providers[name] = build_provider(name, self.settings)
             return self._providers[name]
 
+    def live_jobs(self, job_ids: Sequence[str]) -> set[str] | None:
+        """The ids among `job_ids` whose job still waits or runs in Redis; None if Redis is down."""
+        if not job_ids:
+            return set()
+        try:
+            jobs = Job.fetch_many(list(job_ids), connection=self.redis)
+        except RedisError as exc:
+            log.warning("cannot reach the queue to look for jobs: %s", exc)
+            return None
+        return {
+            job_id
+            for job_id, job in zip(job_ids, jobs, strict=True)
+            if job is not None and job.get_status(refresh=False) in _PENDING_JOB_STATUSES
+        }
+
+    @cached_property
+    def http(self) -> requests.Session:
+        """One HTTP session per process for outbound calls (callbacks): connections are reused."""
+        return requests.Session()
+
+    def _run_after_commit(self, session: Session) -> None:
+        for action in session.info.pop(_AFTER_COMMIT, []):
+            try:
+                action(self)
+            except Exception:
+                # The rows are committed; the scheduler's sweeps pick up what this missed.
+                log.exception("after-commit action failed")
+
     def close(self) -> None:
         self.db.dispose()
         self.redis.close()
+        if "http" in self.__dict__:
+            self.http.close()
+
+
+def after_commit(session: Session, action: AfterCommit) -> None:
+    """Run `action(services)` once the session's transaction has committed (dropped on rollback).
+
+    Lets domain code that only holds a session hand work to Redis without ever announcing a row
+    that was not committed.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _forget_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 _current: Services | None = None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notifier import delivery, reminders, retention
+from notifier import callbacks, delivery, notifications, reminders, retention
 from notifier.runtime import Services
 from notifier.workdays import calendar_for
 
@@ -29,6 +29,8 @@ class PeriodicTask:
 
 TASKS: list[PeriodicTask] = [
     PeriodicTask("sweep-messages", 15, delivery.sweep),
+    PeriodicTask("sweep-callbacks", 30, callbacks.sweep),
+    PeriodicTask("sweep-batches", 30, notifications.sweep_batches),
     PeriodicTask("fire-reminders", 15, reminders.fire_due),
     PeriodicTask("purge-retention", 24 * 3600, retention.purge),
 ]

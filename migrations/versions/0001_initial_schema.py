@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 01:53:06.470642
+Create Date: 2026-11-30 02:48:33.011341
 """
 
 from collections.abc import Sequence
@@ -131,6 +131,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
+    op.create_table(
+        "batches",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
+        sa.Column("staff_user_id", sa.Integer(), nullable=True),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("template", sa.String(length=64), nullable=True),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("priority", sa.String(length=8), nullable=False),
+        sa.Column("essential", sa.Boolean(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=True),
+        sa.Column("total_rows", sa.Integer(), nullable=False),
+        sa.Column("valid_rows", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.JSON(), nullable=True),
+        sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("created_count", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", notifier.db.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", notifier.db.UTCDateTime(), nullable=False),
+        sa.Column("completed_at", notifier.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"],
+            ["api_keys.id"],
+            name=op.f("fk_batches_api_key_id_api_keys"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_batches_staff_user_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
+        sa.UniqueConstraint(
+            "api_key_id", "reference", name=op.f("uq_batches_api_key_id_reference")
+        ),
+    )
+    with op.batch_alter_table("batches", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_batches_api_key_id"), ["api_key_id"], unique=False)
+
     op.create_table(
         "bookings",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -279,32 +321,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_messages_template"), ["template"], unique=False)
 
     op.create_table(
-        "callback_attempts",
+        "callbacks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("message_id", sa.String(length=36), nullable=False),
         sa.Column("api_key_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("at", notifier.db.UTCDateTime(), nullable=False),
-        sa.Column("response_code", sa.Integer(), nullable=True),
-        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", notifier.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", notifier.db.UTCDateTime(), nullable=False),
+        sa.Column("completed_at", notifier.db.UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_keys.id"],
-            name=op.f("fk_callback_attempts_api_key_id_api_keys"),
+            name=op.f("fk_callbacks_api_key_id_api_keys"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["message_id"],
             ["messages.id"],
-            name=op.f("fk_callback_attempts_message_id_messages"),
+            name=op.f("fk_callbacks_message_id_messages"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_attempts")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callbacks")),
+        sa.UniqueConstraint("message_id", name=op.f("uq_callbacks_message_id")),
     )
-    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_callbacks_api_key_id"), ["api_key_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_callback_attempts_message_id"), ["message_id"], unique=False
+            "ix_callbacks_state_next_attempt_at", ["state", "next_attempt_at"], unique=False
         )
 
     op.create_table(
@@ -410,11 +456,56 @@ def upgrade() -> None:
             postgresql_where=sa.text("state = 'scheduled'"),
         )
 
+    op.create_table(
+        "callback_attempts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=False),
+        sa.Column("callback_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("at", notifier.db.UTCDateTime(), nullable=False),
+        sa.Column("response_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"],
+            ["api_keys.id"],
+            name=op.f("fk_callback_attempts_api_key_id_api_keys"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["callback_id"],
+            ["callbacks.id"],
+            name=op.f("fk_callback_attempts_callback_id_callbacks"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_callback_attempts_message_id_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_attempts")),
+    )
+    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_callback_attempts_callback_id"), ["callback_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_callback_attempts_message_id"), ["message_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_callback_attempts_message_id"))
+        batch_op.drop_index(batch_op.f("ix_callback_attempts_callback_id"))
+
+    op.drop_table("callback_attempts")
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_reminders_scheduled_dossier",
@@ -440,10 +531,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_inbound_messages_phone"))
 
     op.drop_table("inbound_messages")
-    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_callback_attempts_message_id"))
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.drop_index("ix_callbacks_state_next_attempt_at")
+        batch_op.drop_index(batch_op.f("ix_callbacks_api_key_id"))
 
-    op.drop_table("callback_attempts")
+    op.drop_table("callbacks")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_template"))
         batch_op.drop_index("ix_messages_status_next_attempt_at")
@@ -472,6 +564,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_bookings_phone"))
 
     op.drop_table("bookings")
+    with op.batch_alter_table("batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_batches_api_key_id"))
+
+    op.drop_table("batches")
     op.drop_table("staff_users")
     with op.batch_alter_table("reception_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reception_sessions_starts_at"))

@@ -1,6 +1,6 @@
 """Every table of the service. Each concern has its own module; importing this package registers all."""
 
-from notifier.models.api_keys import ApiKey, CallbackAttempt
+from notifier.models.api_keys import ApiKey, Batch, Callback, CallbackAttempt
 from notifier.models.contacts import ConsentEvent, Contact
 from notifier.models.dossiers import Dossier, DossierEvent
 from notifier.models.inbound import InboundMessage
@@ -12,7 +12,9 @@ from notifier.models.staff import AuditLog, StaffUser
 __all__ = [
     "ApiKey",
     "AuditLog",
+    "Batch",
     "Booking",
+    "Callback",
     "CallbackAttempt",
     "ConsentEvent",
     "Contact",

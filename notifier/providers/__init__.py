@@ -15,6 +15,7 @@ from notifier.providers.base import (
     SentRecord,
 )
 from notifier.providers.console import ConsoleProvider
+from notifier.providers.simulated import SimulatedProvider
 from notifier.providers.twilio import TwilioProvider
 
 __all__ = [
@@ -30,11 +31,15 @@ __all__ = [
 ]
 
 PROVIDER_NAMES = ("console", "twilio", "android_gateway")
+# Not an SMS_PROVIDER: messages of test API keys are bound to it when created.
+SIMULATED = "simulated"
 
 
 def build_provider(name: str, settings: Settings) -> Provider:
     if name == "console":
         return ConsoleProvider()
+    if name == SIMULATED:
+        return SimulatedProvider()
     if name == "twilio":
         return TwilioProvider(
             settings.TWILIO_ACCOUNT_SID,

@@ -14,8 +14,10 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from notifier.web import dossier_events, health, twilio
+    from notifier.web import dossier_events, health, notifications, openapi, twilio
 
     app.register_blueprint(health.bp)
     app.register_blueprint(dossier_events.bp)
     app.register_blueprint(twilio.bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(openapi.bp)

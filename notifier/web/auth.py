@@ -8,9 +8,9 @@ from typing import ParamSpec, TypeVar
 
 from flask import g, request
 
-from notifier import api_keys
+from notifier import api_keys, ratelimit
 from notifier.models import ApiKey
-from notifier.web import services
+from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
 
 P = ParamSpec("P")
@@ -25,10 +25,14 @@ def current_api_key() -> ApiKey:
 
 
 def require_api_key() -> None:
-    """`before_request` hook for API blueprints: sets `g.api_key` or answers 401."""
+    """`before_request` hook for API blueprints: sets `g.api_key`, or answers 401 (no valid
+    key) or 429 (with `Retry-After`: the key's rate limit is used up, or the client's address
+    failed authentication too often lately)."""
+    guards.refuse_locked_out_client()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        guards.authentication_failed()
         raise ApiProblem(
             401,
             "Unauthorized",
@@ -38,10 +42,22 @@ def require_api_key() -> None:
     with services().db.transaction() as session:
         api_key = api_keys.authenticate(session, token.strip())
         if api_key is None:
+            guards.authentication_failed()
             raise ApiProblem(
                 401, "Unauthorized", "The API key is unknown or revoked.", headers=_UNAUTHORIZED
             )
     g.api_key = api_key
+    per_minute = api_keys.limits(services().settings, api_key).per_minute
+    if per_minute is not None:
+        decision = ratelimit.take_request(services().redis, api_key.id, per_minute)
+        if not decision.allowed:
+            raise ApiProblem(
+                429,
+                "Too Many Requests",
+                f"This API key may make {per_minute} requests a minute; "
+                f"try again in {decision.retry_after} s.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
 
 
 def api_key_required(view: Callable[P, R]) -> Callable[P, R]:

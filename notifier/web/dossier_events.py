@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from notifier import delivery, dossiers, signing
 from notifier.models import Message
-from notifier.web import guards, services
-from notifier.web.problems import ApiProblem, invalid_request
+from notifier.web import guards, jsonbody, services
+from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dossier_events", __name__, url_prefix="/api/v1")
@@ -41,12 +39,8 @@ def receive() -> ResponseReturnValue:
         guards.authentication_failed()
         raise ApiProblem(401, "Unauthorized", str(exc)) from None
     guards.require_mimetype("application/json")
-    payload = _parse_json(body)
-    try:
-        # Strict JSON mode: "5" is not a number, but ISO date strings are dates.
-        event = dossiers.DossierEventIn.model_validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise invalid_request(exc) from None
+    payload = jsonbody.parse_object(body)
+    event = jsonbody.validate(dossiers.DossierEventIn, body)
     digest = dossiers.payload_hash(payload)
     result = _ingest(event, digest)
     if result.conflict:
@@ -65,22 +59,6 @@ def receive() -> ResponseReturnValue:
         ),
         200 if result.duplicate else 202,
     )
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = f"The body is not valid JSON: {exc}"
-        raise ApiProblem(400, "Malformed JSON", detail, [_body_error(detail)]) from None
-    if not isinstance(payload, dict):
-        detail = "The body must be a JSON object."
-        raise ApiProblem(400, "Invalid request", detail, [_body_error(detail)])
-    return payload
-
-
-def _body_error(message: str) -> dict[str, str]:
-    return {"field": "(body)", "message": message}
 
 
 def _ingest(event: dossiers.DossierEventIn, digest: str) -> dossiers.IngestResult:

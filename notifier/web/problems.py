@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -14,6 +14,27 @@ TYPE_BASE = "https://notifier.invalid/problems/"
 
 # Paths that speak JSON; the staff console answers in HTML.
 _API_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/readyz")
+
+
+class ProblemError(BaseModel):
+    """One thing wrong with the request; some errors add more members (`row`, `reason`…)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="Where: a dotted path into the body, or a parameter name.")
+    message: str
+
+
+class Problem(BaseModel):
+    """The one shape of every error (RFC 9457), as `problem()` writes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError]
 
 
 class ApiProblem(Exception):

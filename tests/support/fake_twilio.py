@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from twilio.request_validator import RequestValidator
+
+from tests.support.http import base_url, serve, shutdown
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token"
@@ -65,29 +66,19 @@ class FakeTwilio:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _window: deque[float] = field(default_factory=deque)
     _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeTwilio:
-        handler = _make_handler(self)
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = serve(_make_handler(self))
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        shutdown(self._server)
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return base_url(self._server)
 
     def fail_next(
         self,
@@ -183,13 +174,6 @@ class FakeTwilio:
             "page_size": len(found),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
         }
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up (a timed-out or killed sender) is part of the scenarios.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 def _resource(account_sid: str, message: ReceivedMessage) -> dict[str, Any]:

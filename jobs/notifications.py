@@ -1,0 +1,10 @@
+"""Bulk jobs: create a batch's messages chunk by chunk."""
+
+from __future__ import annotations
+
+from notifier import notifications
+from notifier.runtime import current
+
+
+def process_batch(batch_id: str) -> int:
+    return notifications.process_batch(current(), batch_id)

@@ -1,0 +1,332 @@
+"""GET /api/v1/openapi.json, and the registry of every public operation it describes.
+
+To document an endpoint, add one `Operation` to `OPERATIONS` (one section per concern). Only
+operations the running app really serves are published, and `tests/test_openapi.py` fails when
+a public route is missing from the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint, Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from notifier import callbacks, dossiers, openapi
+from notifier import notifications as notes
+from notifier.openapi import Content, Operation, Param, Reply, Webhook
+from notifier.web.problems import PROBLEM_MIMETYPE, Problem
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+TITLE = "notifier: SMS notices of the commune's public administrative service centre"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Send SMS to citizens and follow them; receive dossier status events from the one-stop-shop "
+    "system; provider webhooks. Every error is `application/problem+json` with `type`, `title`, "
+    "`status`, `detail` and `errors[]`. Guide with examples: docs/api.md."
+)
+BEARER = "bearerAuth"
+SECURITY_SCHEMES = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key made by `flask --app wsgi notifier create-api-key NAME`.",
+    }
+}
+
+# Prefixes of the public (machine-facing) routes; the console's HTML pages are not in the API.
+PUBLIC_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/readyz")
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+PROBLEM = Content(Problem, media_type=PROBLEM_MIMETYPE)
+_INTEGER_SECONDS = {"type": "string", "pattern": "^[0-9]+$"}
+_UUID = {"type": "string", "format": "uuid"}
+
+_PROBLEMS: dict[int, Reply] = {
+    400: Reply("The request is malformed or invalid; `errors` lists each bad field.", PROBLEM),
+    401: Reply(
+        "No valid credentials (missing, unknown or revoked key; bad signature).",
+        PROBLEM,
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    403: Reply("The request's signature does not match.", PROBLEM),
+    404: Reply("Nothing with this id for this API key.", PROBLEM),
+    409: Reply("The id or reference was already used with different content.", PROBLEM),
+    413: Reply("The body is too large.", PROBLEM),
+    415: Reply("The body is not of the expected media type.", PROBLEM),
+    429: Reply(
+        "Over a limit (the key's rate limit or daily cap, or too many failed authentications "
+        "from this address); wait `Retry-After` seconds.",
+        PROBLEM,
+        headers={"Retry-After": {"required": True, "schema": _INTEGER_SECONDS}},
+    ),
+}
+
+
+def problems(*codes: int) -> dict[int, Reply]:
+    return {code: _PROBLEMS[code] for code in codes}
+
+
+def _location(description: str) -> dict[str, dict[str, Any]]:
+    return {"Location": {"description": description, "schema": {"type": "string"}}}
+
+
+_SIGNATURE_HEADERS = (
+    Param(
+        "X-Notifier-Timestamp",
+        "header",
+        _INTEGER_SECONDS,
+        description="Unix time in seconds; refused if more than 300 s from the server clock.",
+    ),
+    Param(
+        "X-Notifier-Signature",
+        "header",
+        {"type": "string"},
+        description='"v1=" + hex HMAC-SHA256(secret, "<timestamp>.<raw body>").',
+    ),
+)
+
+
+# --- response shapes of endpoints that write their JSON by hand --------------------------------
+
+
+class DossierMessageSummary(BaseModel):
+    id: str
+    status: notes.Status
+    template: str | None
+    segments: int
+    encoding: str
+    failure_reason: str | None
+
+
+class DossierEventAccepted(BaseModel):
+    event_id: str
+    duplicate: bool
+    messages: list[DossierMessageSummary]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
+_TWILIO_STATUS_FORM = {
+    "type": "object",
+    "properties": {
+        "MessageSid": {"type": "string"},
+        "MessageStatus": {"type": "string"},
+        "ErrorCode": {"type": "string"},
+        "AccountSid": {"type": "string"},
+    },
+    "required": ["MessageSid", "MessageStatus"],
+}
+
+# --- the registry ------------------------------------------------------------------------------
+
+_NOTIFICATIONS = "notifications"
+
+OPERATIONS: list[Operation] = [
+    # Notifications API (notifier.web.notifications)
+    Operation(
+        "POST",
+        "/api/v1/notifications",
+        "createNotification",
+        "Send one SMS",
+        _NOTIFICATIONS,
+        description=(
+            "From a template and its personalisation, or from free text. A repeated `reference` "
+            "returns the first message (200) instead of sending again."
+        ),
+        body=Content(notes.NotificationIn),
+        responses={
+            201: Reply(
+                "Created and queued (or `rejected`, e.g. the number opted out).",
+                Content(notes.NotificationCreated),
+                headers=_location("The notification's URL."),
+            ),
+            200: Reply(
+                "The `reference` was used before: the first message.",
+                Content(notes.NotificationCreated),
+                headers=_location("The notification's URL."),
+            ),
+            **problems(400, 401, 409, 413, 415, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/notifications/{message_id}",
+        "getNotification",
+        "A notification's status and history",
+        _NOTIFICATIONS,
+        params=(Param("message_id", "path", _UUID),),
+        responses={
+            200: Reply("The notification (phone masked).", Content(notes.Notification)),
+            **problems(401, 404, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/notifications",
+        "listNotifications",
+        "The key's notifications, newest first",
+        _NOTIFICATIONS,
+        description="Keyset pagination: pass `next_cursor` back as `cursor` for the next page.",
+        query=notes.NotificationQuery,
+        responses={
+            200: Reply("One page.", Content(notes.NotificationPage)),
+            **problems(400, 401, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/notifications/bulk",
+        "createBulk",
+        "Send to up to 10,000 recipients",
+        _NOTIFICATIONS,
+        description=(
+            "Every recipient is checked first; the valid ones are queued in chunks by a worker "
+            "and the others listed in `errors` with their row number (1 = first recipient). "
+            "Body up to 8 MiB. When no recipient is valid: 400."
+        ),
+        body=Content(notes.BulkIn),
+        responses={
+            202: Reply(
+                "Accepted: messages are being created.",
+                Content(notes.BatchOut),
+                headers=_location("The bulk send's progress URL."),
+            ),
+            200: Reply(
+                "The `reference` was used before: the first bulk send.",
+                Content(notes.BatchOut),
+                headers=_location("The bulk send's progress URL."),
+            ),
+            **problems(400, 401, 409, 413, 415, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/notifications/bulk/{batch_id}",
+        "getBulk",
+        "A bulk send's progress",
+        _NOTIFICATIONS,
+        params=(Param("batch_id", "path", _UUID),),
+        responses={200: Reply("Progress.", Content(notes.BatchOut)), **problems(401, 404, 429)},
+        security=(BEARER,),
+    ),
+    # Dossier webhook of the one-stop-shop system (notifier.web.dossier_events)
+    Operation(
+        "POST",
+        "/api/v1/dossier-events",
+        "receiveDossierEvent",
+        "A dossier status change from the one-stop-shop system",
+        "dossiers",
+        description="Signed with DOSSIER_WEBHOOK_SECRET. Idempotent on `event_id`.",
+        body=Content(dossiers.DossierEventIn),
+        params=_SIGNATURE_HEADERS,
+        responses={
+            202: Reply("Recorded; notices queued.", Content(DossierEventAccepted)),
+            200: Reply("Already received: the same messages.", Content(DossierEventAccepted)),
+            **problems(400, 401, 409, 413, 415, 429),
+        },
+    ),
+    # Provider webhooks (notifier.web.twilio)
+    Operation(
+        "POST",
+        "/twilio/status",
+        "twilioStatusCallback",
+        "Twilio delivery status callback",
+        "providers",
+        description="Checked with X-Twilio-Signature against PUBLIC_BASE_URL + path.",
+        body=Content(schema=_TWILIO_STATUS_FORM, media_type="application/x-www-form-urlencoded"),
+        params=(Param("X-Twilio-Signature", "header", {"type": "string"}),),
+        responses={204: Reply("Recorded."), **problems(400, 403, 413, 415, 429)},
+    ),
+    # Operations (notifier.web.health)
+    Operation(
+        "GET",
+        "/healthz",
+        "healthz",
+        "The process is up",
+        "operations",
+        responses={200: Reply("Up.", Content(Health))},
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        "readyz",
+        "The database and Redis answer",
+        "operations",
+        responses={
+            200: Reply("Ready.", Content(Readiness)),
+            503: Reply("Not ready: `checks` says what fails.", Content(Readiness)),
+        },
+    ),
+    # This document
+    Operation(
+        "GET",
+        "/api/v1/openapi.json",
+        "openapi",
+        "This OpenAPI document",
+        "operations",
+        responses={200: Reply("OpenAPI 3.1.", Content(schema={"type": "object"}))},
+    ),
+]
+
+WEBHOOKS = [
+    Webhook(
+        "notificationStatus",
+        "Sent to an API key's callback URL when one of its messages is final "
+        "(delivered, failed, rejected); retried on errors, 5xx and 429 for 24 hours.",
+        Content(callbacks.CallbackPayload),
+        params=_SIGNATURE_HEADERS,
+        responses={200: Reply("Any 2xx ends the retries.")},
+    )
+]
+
+
+def served_routes(app: Flask) -> set[tuple[str, str]]:
+    """(METHOD, path shape) of every route the app serves."""
+    return {
+        (method, openapi.path_shape(rule.rule))
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in {"HEAD", "OPTIONS"}
+    }
+
+
+def build_document(available: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The document of the registered operations (those in `available`, when given)."""
+    return openapi.build(
+        OPERATIONS,
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,
+        webhooks=WEBHOOKS,
+        available=available,
+    )
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The app's OpenAPI document: the operations it serves (built once per app)."""
+    cached: dict[str, Any] | None = app.extensions.get("openapi_document")
+    if cached is None:
+        cached = build_document(served_routes(app))
+        app.extensions["openapi_document"] = cached
+    return cached
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> ResponseReturnValue:
+    return jsonify(document(current_app._get_current_object()))  # type: ignore[attr-defined]
