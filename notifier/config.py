@@ -110,7 +110,12 @@ class Settings:
             if f.name in overrides:
                 values[f.name] = overrides.pop(f.name)
             elif environ.get(f.name, "") != "":
-                values[f.name] = _coerce(environ[f.name], hints[f.name])
+                try:
+                    values[f.name] = _coerce(environ[f.name], hints[f.name])
+                except ValueError:
+                    raise ValueError(
+                        f"{f.name}={environ[f.name]!r} is not a valid {hints[f.name].__name__}"
+                    ) from None
         if overrides:
             raise ValueError(f"Unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)
