@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier import messages as msgs
-from notifier import reminders, sms, templating
+from notifier import reminders
 from notifier.config import Settings
 from notifier.db import utcnow
 from notifier.models import Dossier, DossierEvent, Message
@@ -244,7 +244,6 @@ def _notice(
     row: DossierEvent,
     now: datetime,
 ) -> Message:
-    template = f"dossier_{event.dossier.status_key}"
     personalisation = {
         "code": dossier.code,
         "procedure": event.dossier.procedure,
@@ -253,37 +252,19 @@ def _notice(
         "note": event.dossier.note,
         "citizen_name": event.citizen.name,
     }
-    links: dict[str, Any] = {"dossier_id": dossier.id, "dossier_event_id": row.id}
-    language = event.citizen.language
-    try:
-        text = msgs.render_text(settings, template, personalisation, language)
-        prepared = msgs.prepare(settings, text)
-    except (templating.TemplateError, sms.MessageTooLong) as exc:
-        reason = "message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error"
-        return msgs.create_rejected(
-            session,
-            phone=event.citizen.phone,
-            reason=reason,
-            detail=str(exc),
-            kind="dossier",
-            template=template,
-            language=language,
-            now=now,
-            **links,
-        )
-    return msgs.create_message(
+    return msgs.compose(
         session,
         settings,
         phone=event.citizen.phone,
-        prepared=prepared,
+        template=f"dossier_{event.dossier.status_key}",
+        personalisation=personalisation,
         urgent=settings.DOSSIER_NOTICES_URGENT,
         essential=True,
         kind="dossier",
-        template=template,
-        personalisation=personalisation,
-        language=language,
+        language=event.citizen.language,
         now=now,
-        **links,
+        dossier_id=dossier.id,
+        dossier_event_id=row.id,
     )
 
 

@@ -152,6 +152,56 @@ def create_rejected(
     return message
 
 
+def compose(
+    session: Session,
+    settings: Settings,
+    *,
+    phone: str,
+    template: str,
+    personalisation: Mapping[str, Any],
+    urgent: bool,
+    essential: bool,
+    kind: str,
+    language: str = "vi",
+    now: datetime | None = None,
+    **links: Any,
+) -> Message:
+    """Render `template` and add its message; one that cannot be rendered is recorded `rejected`.
+
+    The caller commits, then enqueues (see `delivery.enqueue_committed`).
+    """
+    try:
+        text = render_text(settings, template, personalisation, language)
+        prepared = prepare(settings, text)
+    except (templating.TemplateError, sms.MessageTooLong) as exc:
+        reason = "message_too_long" if isinstance(exc, sms.MessageTooLong) else "template_error"
+        return create_rejected(
+            session,
+            phone=phone,
+            reason=reason,
+            detail=str(exc),
+            kind=kind,
+            template=template,
+            language=language,
+            now=now,
+            **links,
+        )
+    return create_message(
+        session,
+        settings,
+        phone=phone,
+        prepared=prepared,
+        urgent=urgent,
+        essential=essential,
+        kind=kind,
+        template=template,
+        personalisation=personalisation,
+        language=language,
+        now=now,
+        **links,
+    )
+
+
 def _initial_status(
     session: Session,
     settings: Settings,

@@ -78,3 +78,26 @@ def apply_twilio_status(
     reason = TWILIO_DELIVERY_ERRORS.get(error_code or "", "undelivered") if error_code else None
     detail = f"Twilio {twilio_status}" + (f", error {error_code}" if error_code else "")
     return apply_provider_status(session, "twilio", sid, status, reason=reason, detail=detail)
+
+
+# SMS Gateway for Android webhook events → ours.
+ANDROID_EVENTS = {
+    "sms:sent": statuses.SENT,
+    "sms:delivered": statuses.DELIVERED,
+    "sms:failed": statuses.FAILED,
+}
+
+
+def apply_android_status(
+    session: Session, event: str, message_id: str, reason: str | None = None
+) -> Message | None:
+    """Apply an `sms:sent` / `sms:delivered` / `sms:failed` event of SMS Gateway for Android.
+
+    A repeated event (the app retries deliveries) finds the status already reached and changes
+    nothing, since statuses only move forward.
+    """
+    status = ANDROID_EVENTS[event]
+    detail = f"gateway {event}" + (f": {reason}" if reason else "")
+    return apply_provider_status(
+        session, "android_gateway", message_id, status, detail=detail[:500]
+    )

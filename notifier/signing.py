@@ -1,6 +1,9 @@
 """HMAC-SHA256 request signatures: checking the one-stop-shop webhook, signing our own callbacks.
 
 Signed string: "<unix timestamp>.<raw body bytes>"; header value "v1=<hex digest>".
+
+SMS Gateway for Android signs its webhooks its own way: `X-Signature` is the hex HMAC-SHA256 of
+the raw body followed by the `X-Timestamp` string (`verify_android`).
 """
 
 from __future__ import annotations
@@ -62,3 +65,53 @@ def verify(
     offered = [part.strip().encode("utf-8", "replace") for part in signature_header.split(",")]
     if not any(hmac.compare_digest(expected.encode(), candidate) for candidate in offered):
         raise SignatureError("signature does not match")
+
+
+def android_signature(secret: str, body: bytes, timestamp: int | str) -> str:
+    """SMS Gateway for Android: hex HMAC-SHA256 of the raw body followed by the timestamp."""
+    return hmac.new(secret.encode(), body + str(timestamp).encode(), hashlib.sha256).hexdigest()
+
+
+def android_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers the app sends with a signed webhook (tests and benchmarks use them)."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "X-Timestamp": str(timestamp),
+        "X-Signature": android_signature(secret, body, timestamp),
+    }
+
+
+def verify_android(
+    secret: str,
+    body: bytes,
+    timestamp_header: str | None,
+    signature_header: str | None,
+    *,
+    tolerance_seconds: int = 300,
+    now: float | None = None,
+) -> None:
+    """Raise SignatureError unless the app signed `body` with `secret` within the window."""
+    if not secret:
+        raise SignatureError("webhook signing key is not configured on the server")
+    if not timestamp_header or not signature_header:
+        raise SignatureError("missing X-Timestamp or X-Signature header")
+    _fresh_timestamp(timestamp_header, "X-Timestamp", tolerance_seconds, now)
+    expected = android_signature(secret, body, timestamp_header.strip())
+    if not _same(expected, signature_header.strip().lower()):
+        raise SignatureError("signature does not match")
+
+
+def _same(expected: str, offered: str) -> bool:
+    # Bytes, because compare_digest refuses str with non-ASCII characters (a header may have any).
+    return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "surrogateescape"))
+
+
+def _fresh_timestamp(header: str, name: str, tolerance_seconds: int, now: float | None) -> int:
+    try:
+        timestamp = int(header.strip())
+    except ValueError:
+        raise SignatureError(f"{name} is not a unix time in seconds") from None
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > tolerance_seconds:
+        raise SignatureError(f"timestamp is more than {tolerance_seconds} s from the server clock")
+    return timestamp
