@@ -80,8 +80,7 @@ class FakeAndroidGateway:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
         if self.webhook_url:
-            self._reporter = threading.Thread(target=self._report_loop, daemon=True)
-            self._reporter.start()
+            self.report_to(self.webhook_url)
         return self
 
     def stop(self) -> None:
@@ -97,6 +96,17 @@ class FakeAndroidGateway:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def report_to(self, webhook_url: str) -> None:
+        """From now on, report what becomes of each message to `webhook_url`, as the app does."""
+        self.webhook_url = webhook_url
+        if self._reporter is None:
+            self._reporter = threading.Thread(target=self._report_loop, daemon=True)
+            self._reporter.start()
+
+    def wait_reported(self) -> None:
+        """Block until every report queued so far has been posted."""
+        self._outbox.join()
 
     def fail_next(self, count: int, status: int = 500, message: str = "scripted failure") -> None:
         with self._lock:
@@ -203,6 +213,8 @@ class FakeAndroidGateway:
                 # The real app retries later; a fake need not.
                 with contextlib.suppress(requests.RequestException):
                     post_event_http(self.webhook_url, envelope, self.webhook_key, session=session)
+            self._outbox.task_done()
+        self._outbox.task_done()
         session.close()
 
 
