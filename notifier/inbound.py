@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from notifier import consent, delivery, dossier_lookup, keywords, phones, reception, statuses
 from notifier import messages as msgs
 from notifier.config import Settings
-from notifier.db import utcnow
+from notifier.db import storable, utcnow
 from notifier.keywords import Intent, IntentKind
 from notifier.models import Contact, InboundMessage, Message
 from notifier.runtime import Services
@@ -108,13 +108,13 @@ def process(
     if duplicate is not None:
         return duplicate
     now = now or utcnow()
-    text = sms.text[:MAX_TEXT]
+    text = storable(sms.text[:MAX_TEXT])
     intent = keywords.parse(text)
     phone = _sender(sms.phone)
     row = InboundMessage(
         channel=sms.channel,
-        external_id=sms.external_id,
-        phone=phone or sms.phone.strip()[:64],
+        external_id=storable(sms.external_id)[:128] if sms.external_id else None,
+        phone=phone or storable(sms.phone.strip())[:64],
         text=text,
         intent=intent.kind.value,
         received_at=now,
@@ -148,9 +148,10 @@ def find_duplicate(session: Session, sms: InboundSms) -> InboundResult | None:
     """The result of an earlier delivery of the same text (same channel and external id)."""
     if not sms.external_id:
         return None
+    external_id = storable(sms.external_id)[:128]
     row = session.scalar(
         select(InboundMessage).where(
-            InboundMessage.channel == sms.channel, InboundMessage.external_id == sms.external_id
+            InboundMessage.channel == sms.channel, InboundMessage.external_id == external_id
         )
     )
     if row is None:
@@ -184,7 +185,7 @@ def recent(
     if before_id is not None:
         query = query.where(InboundMessage.id < before_id)
     if phone is not None:
-        query = query.where(InboundMessage.phone == (_sender(phone) or phone.strip()))
+        query = query.where(InboundMessage.phone == (_sender(phone) or storable(phone.strip())))
     return [
         InboundView(
             id=row.id,

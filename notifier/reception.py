@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from notifier import delivery, phones, reminders
 from notifier import messages as msgs
 from notifier.config import Settings
-from notifier.db import utcnow
+from notifier.db import storable, utcnow
 from notifier.models import Booking, Message, ReceptionSession
 from notifier.runtime import Services
 
@@ -278,7 +278,7 @@ def _check_schedule(
 
 
 def _text(value: str | None, name: str, max_length: int, *, required: bool = True) -> str | None:
-    cleaned = " ".join((value or "").split())
+    cleaned = " ".join(storable(value or "").split())
     if required and not cleaned:
         raise ReceptionError(f"{name} is required", field=name)
     if len(cleaned) > max_length:
@@ -725,7 +725,7 @@ def set_booking_state(
 
 
 def normalize_code(code: str) -> str:
-    return "".join(code.split()).upper()[:16]
+    return "".join(storable(code).split()).upper()[:16]
 
 
 # -- the service-level entry point ------------------------------------------------------------

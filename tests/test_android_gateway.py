@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -303,6 +303,12 @@ PAYLOAD_KEYS = st.sampled_from(["messageId", "message", "phoneNumber", "reason",
     event_id=JSON,
     payload=st.dictionaries(PAYLOAD_KEYS, JSON, max_size=5) | JSON,
 )
+@example(
+    event="sms:received",
+    event_id="nul\x00",
+    payload={"message": "DAT\x00 1", "phoneNumber": "09\x0012345678"},
+)
+@example(event="sms:failed", event_id="e", payload={"messageId": "\x00", "reason": "\x00"})
 def test_no_event_body_is_a_server_error(
     client: FlaskClient, event: str, event_id: Any, payload: Any
 ) -> None:

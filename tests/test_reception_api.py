@@ -377,3 +377,22 @@ def test_every_change_resyncs_the_bookings_reminders(
     )
     api.post(f"/api/v1/reception/sessions/{session['id']}/cancel", {"reason": "Nghỉ lễ"})
     assert synced == [(code, "booked"), (code, "booked"), (code, "cancelled")]
+
+
+def test_text_a_database_cannot_hold_is_cleaned_not_a_server_error(api: Any) -> None:
+    session = new_session(api, host="Chủ tịch\u0000 UBND xã")
+    assert session["host"] == "Chủ tịch UBND xã"
+    surrogate = api.post(
+        "/api/v1/reception/sessions",
+        {
+            "starts_at": day(2, "08:00"),
+            "ends_at": day(2, "11:00"),
+            "host": "A",
+            "location": "Phòng \ud800",
+            "capacity": 1,
+        },
+    )
+    assert surrogate.status_code == 400
+    booked = book(api, session["id"], "0912345678", topic="đất\u0000đai")
+    assert booked.get_json()["booking"]["topic"] == "đấtđai"
+    assert api.get("/api/v1/reception/bookings/AB%00CD").status_code == 404

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+from notifier.db import storable
+
+# Values reach database queries: cleaned of what no backend can hold (NUL, lone surrogates).
+Stored = AfterValidator(storable)
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), Stored]
 
 
 class GatewayEvent(BaseModel):
@@ -30,9 +34,9 @@ class SmsReceived(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     messageId: str | None = None
-    message: Annotated[str, StringConstraints(max_length=10_000)]
+    message: Annotated[str, StringConstraints(max_length=10_000), Stored]
     phoneNumber: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Stored
     ]
     simNumber: int | None = None
     receivedAt: str | None = None
@@ -45,4 +49,4 @@ class SmsStatus(BaseModel):
 
     messageId: Id
     phoneNumber: str | None = None
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500), Stored] | None = None
