@@ -12,8 +12,8 @@ per number, and no number gets more than `INBOUND_REPLY_LIMIT_PER_HOUR` replies 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -63,7 +63,6 @@ class InboundResult:
     intent: str
     outcome: str | None
     reply: Message | None = None
-    notices: list[Message] = field(default_factory=list)
 
     @property
     def reply_text(self) -> str | None:
@@ -87,9 +86,8 @@ def handle(
         if found is None:
             raise
         return found
-    if not result.duplicate:
-        outbound = result.notices if inline else [*result.notices, *_listed(result.reply)]
-        delivery.enqueue_committed(services, outbound)
+    if not (result.duplicate or inline) and result.reply is not None:
+        delivery.enqueue_committed(services, [result.reply])
     return result
 
 
@@ -128,9 +126,7 @@ def process(
         row.outcome = result.outcome = "unknown_sender"
         log.info("inbound %s from an unusable sender, not answered", sms.channel)
         return result
-    reply, outcome, notices = _act(session, settings, intent, phone, sms.channel, now)
-    result.outcome = outcome
-    result.notices = notices
+    reply, result.outcome = _act(_Turn(session, settings, intent, phone, sms.channel, now))
     if reply is not None and _replies_this_hour(session, phone, now) >= (
         settings.INBOUND_REPLY_LIMIT_PER_HOUR
     ):
@@ -205,143 +201,151 @@ def recent(
 # -- acting on an intent ----------------------------------------------------------------------
 
 
-def _act(
-    session: Session,
-    settings: Settings,
-    intent: Intent,
-    phone: str,
-    channel: str,
-    now: datetime,
-) -> tuple[Reply | None, str, list[Message]]:
-    """Run the intent against the domain: the reply to send, the outcome, notices to enqueue."""
-    language = intent.language
-    kind = intent.kind
-    if kind is IntentKind.LIST:
-        return _list(session, settings, language, now)
-    if kind is IntentKind.BOOK:
-        return _book(session, settings, intent, phone, channel, now)
-    if kind is IntentKind.CANCEL:
-        return _cancel(session, settings, intent, phone, now)
-    if kind is IntentKind.DOSSIER:
-        return _dossier(session, settings, intent, phone, now)
-    if kind is IntentKind.OPT_OUT:
-        consent.opt_out(session, phone, channel=channel, now=now)
-        return Reply("reply_opted_out", {}, language), "opted_out", []
-    if kind is IntentKind.OPT_IN:
-        consent.opt_in(session, phone, channel=channel, now=now)
-        return Reply("reply_opted_in", {}, language), "opted_in", []
-    if kind is IntentKind.HELP:
-        return Reply("reply_help", {}, language), "help", []
-    if _claim_help(session, phone, channel, now):
-        return Reply("reply_help", {}, language), "help", []
-    return None, "help_suppressed", []
+@dataclass(frozen=True)
+class _Turn:
+    """One inbound text being acted on."""
+
+    session: Session
+    settings: Settings
+    intent: Intent
+    phone: str
+    channel: str
+    now: datetime
+
+    def reply(self, template: str, fields: dict[str, Any] | None = None, **extra: Any) -> Reply:
+        return Reply(template, fields or {}, self.intent.language, **extra)
+
+    def when(self, moment: datetime) -> dict[str, str]:
+        return reception.local_fields(moment, self.settings, self.intent.language)
 
 
-def _list(
-    session: Session, settings: Settings, language: str, now: datetime
-) -> tuple[Reply, str, list[Message]]:
-    upcoming = reception.upcoming_sessions(session, now, limit=SESSIONS_LISTED)
+Acted = tuple[Reply | None, str]  # the reply to send (None: none), and the outcome for staff
+
+
+def _act(turn: _Turn) -> Acted:
+    """Run the intent against the domain."""
+    return _HANDLERS[turn.intent.kind](turn)
+
+
+def _list(turn: _Turn) -> Acted:
+    upcoming = reception.upcoming_sessions(turn.session, turn.now, limit=SESSIONS_LISTED)
     if not upcoming:
-        return Reply("reply_no_sessions", {}, language), "no_sessions", []
+        return turn.reply("reply_no_sessions"), "no_sessions"
     listed = [
-        {**reception.notice_fields(settings, info, language), "remaining": info.remaining}
+        {
+            **reception.notice_fields(turn.settings, info, turn.intent.language),
+            "remaining": info.remaining,
+        }
         for info in upcoming
     ]
-    return Reply("reply_sessions", {"sessions": listed}, language), "listed", []
+    return turn.reply("reply_sessions", {"sessions": listed}), "listed"
 
 
-def _book(
-    session: Session,
-    settings: Settings,
-    intent: Intent,
-    phone: str,
-    channel: str,
-    now: datetime,
-) -> tuple[Reply, str, list[Message]]:
-    language = intent.language
+_BOOK_REFUSALS = {
+    reception.BookStatus.FULL: "reply_session_full",
+    reception.BookStatus.PAST: "reply_session_past",
+    reception.BookStatus.CANCELLED: "reply_session_cancelled",
+    reception.BookStatus.UNKNOWN: "reply_session_unknown",
+}
+
+
+def _book(turn: _Turn) -> Acted:
+    intent = turn.intent
     if intent.number is None:
-        return Reply("reply_book_how", {}, language), "no_number", []
+        return turn.reply("reply_book_how"), "no_number"
     outcome = reception.book(
-        session,
-        settings,
-        phone=phone,
-        channel=channel,
+        turn.session,
+        turn.settings,
+        phone=turn.phone,
+        channel=turn.channel,
         number=intent.number,
         topic=intent.topic,
-        now=now,
+        now=turn.now,
     )
-    Status = reception.BookStatus
-    if outcome.booking is not None and outcome.session is not None:
-        fields = reception.booking_fields(settings, outcome.booking, outcome.session, language)
-        template = "reply_booked" if outcome.status is Status.BOOKED else "reply_already_booked"
-        return (
-            Reply(template, fields, language, booking_id=outcome.booking.id),
-            outcome.status.value,
-            [],
-        )
+    booking, held = outcome.booking, outcome.session
+    if booking is not None and held is not None:
+        fields = reception.booking_fields(turn.settings, booking, held, intent.language)
+        booked = outcome.status is reception.BookStatus.BOOKED
+        template = "reply_booked" if booked else "reply_already_booked"
+        return turn.reply(template, fields, booking_id=booking.id), outcome.status.value
     fields = (
-        reception.notice_fields(settings, outcome.session, language)
-        if outcome.session is not None
+        reception.notice_fields(turn.settings, held, intent.language)
+        if held is not None
         else {"number": intent.number}
     )
-    template = {
-        Status.FULL: "reply_session_full",
-        Status.PAST: "reply_session_past",
-        Status.CANCELLED: "reply_session_cancelled",
-    }.get(outcome.status, "reply_session_unknown")
-    return Reply(template, fields, language), outcome.status.value, []
+    return turn.reply(_BOOK_REFUSALS[outcome.status], fields), outcome.status.value
 
 
-def _cancel(
-    session: Session, settings: Settings, intent: Intent, phone: str, now: datetime
-) -> tuple[Reply, str, list[Message]]:
-    language = intent.language
+def _cancel(turn: _Turn) -> Acted:
     outcome = reception.cancel_for_phone(
-        session, settings, phone, code=intent.code, number=intent.number, now=now
+        turn.session,
+        turn.settings,
+        turn.phone,
+        code=turn.intent.code,
+        number=turn.intent.number,
+        now=turn.now,
     )
     Status = reception.CancelStatus
-    booking = outcome.booking
-    status = outcome.status.value
-    if outcome.status is Status.CHOOSE:
-        listed = [
-            {"code": c.code, **reception.local_fields(c.expected_at, settings, language)}
-            for c in outcome.candidates
-        ]
-        return Reply("reply_cancel_choose", {"bookings": listed}, language), status, []
-    if booking is not None and outcome.status in (Status.CANCELLED, Status.ALREADY_CANCELLED):
-        fields = {
-            "code": booking.code,
-            **reception.local_fields(booking.expected_at, settings, language),
-        }
-        return (
-            Reply("reply_booking_cancelled", fields, language, booking_id=booking.id),
-            status,
-            [],
-        )
-    if booking is not None and outcome.status is Status.PAST:
-        return Reply("reply_cancel_past", {"code": booking.code}, language), status, []
-    if outcome.status is Status.NOT_FOUND:
-        return Reply("reply_cancel_not_found", {}, language), status, []
-    return Reply("reply_nothing_to_cancel", {}, language), status, []
+    status, booking = outcome.status, outcome.booking
+    if status is Status.CHOOSE:
+        listed = [{"code": c.code, **turn.when(c.expected_at)} for c in outcome.candidates]
+        return turn.reply("reply_cancel_choose", {"bookings": listed}), status.value
+    if booking is not None and status in (Status.CANCELLED, Status.ALREADY_CANCELLED):
+        fields = {"code": booking.code, **turn.when(booking.expected_at)}
+        return turn.reply("reply_booking_cancelled", fields, booking_id=booking.id), status.value
+    if booking is not None and status is Status.PAST:
+        return turn.reply("reply_cancel_past", {"code": booking.code}), status.value
+    if status is Status.NOT_FOUND:
+        return turn.reply("reply_cancel_not_found"), status.value
+    return turn.reply("reply_nothing_to_cancel"), status.value
 
 
-def _dossier(
-    session: Session, settings: Settings, intent: Intent, phone: str, now: datetime
-) -> tuple[Reply, str, list[Message]]:
-    language = intent.language
-    if not intent.code:
-        return Reply("reply_dossier_how", {}, language), "no_code", []
-    today = now.astimezone(settings.tz).date()
-    found = dossier_lookup.lookup_for_phone(session, intent.code, phone, today)
+def _dossier(turn: _Turn) -> Acted:
+    if not turn.intent.code:
+        return turn.reply("reply_dossier_how"), "no_code"
+    today = turn.now.astimezone(turn.settings.tz).date()
+    found = dossier_lookup.lookup_for_phone(turn.session, turn.intent.code, turn.phone, today)
     if found is None:
-        return Reply("reply_dossier_refused", {}, language), "refused", []
+        return turn.reply("reply_dossier_refused"), "refused"
     fields = {
         "code": found.code,
-        "status_text": found.words(language),
+        "status_text": found.words(turn.intent.language),
         "due_date": found.due_date.isoformat() if found.due_date else None,
         "overdue": found.overdue,
     }
-    return Reply("reply_dossier_status", fields, language), "found", []
+    return turn.reply("reply_dossier_status", fields), "found"
+
+
+def _opt_out(turn: _Turn) -> Acted:
+    consent.opt_out(turn.session, turn.phone, channel=turn.channel, now=turn.now)
+    return turn.reply("reply_opted_out"), "opted_out"
+
+
+def _opt_in(turn: _Turn) -> Acted:
+    consent.opt_in(turn.session, turn.phone, channel=turn.channel, now=turn.now)
+    return turn.reply("reply_opted_in"), "opted_in"
+
+
+def _help(turn: _Turn) -> Acted:
+    return turn.reply("reply_help"), "help"
+
+
+def _unknown(turn: _Turn) -> Acted:
+    if _claim_help(turn.session, turn.phone, turn.channel, turn.now):
+        return _help(turn)
+    return None, "help_suppressed"
+
+
+_HANDLERS: dict[IntentKind, Callable[[_Turn], Acted]] = {
+    IntentKind.LIST: _list,
+    IntentKind.BOOK: _book,
+    IntentKind.CANCEL: _cancel,
+    IntentKind.DOSSIER: _dossier,
+    IntentKind.OPT_OUT: _opt_out,
+    IntentKind.OPT_IN: _opt_in,
+    IntentKind.HELP: _help,
+    IntentKind.UNKNOWN: _unknown,
+}
 
 
 # -- replying ---------------------------------------------------------------------------------
@@ -430,7 +434,3 @@ def _sender(raw: str) -> str | None:
         return phones.normalize(raw, allow_international=True)
     except phones.InvalidPhoneNumber:
         return None
-
-
-def _listed(message: Message | None) -> Sequence[Message]:
-    return [message] if message is not None else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -21,6 +22,15 @@ Host = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Capacity = Annotated[int, Field(ge=1, le=MAX_CAPACITY)]
 SlotMinutes = Annotated[int, Field(ge=1, le=24 * 60)]
+
+
+def _local_times(info: SessionInfo | BookingInfo, tz: ZoneInfo) -> dict[str, datetime]:
+    """The datetimes of `info` in the office's time zone (stored in UTC)."""
+    return {
+        name: value.astimezone(tz)
+        for name, value in asdict(info).items()
+        if isinstance(value, datetime)
+    }
 
 
 class _Body(BaseModel):
@@ -100,21 +110,7 @@ class SessionOut(BaseModel):
 
     @classmethod
     def of(cls, info: SessionInfo, tz: ZoneInfo) -> SessionOut:
-        return cls(
-            id=info.id,
-            number=info.number,
-            starts_at=info.starts_at.astimezone(tz),
-            ends_at=info.ends_at.astimezone(tz),
-            host=info.host,
-            location=info.location,
-            capacity=info.capacity,
-            slot_minutes=info.slot_minutes,
-            status="cancelled" if info.status == "cancelled" else "open",
-            cancel_reason=info.cancel_reason,
-            booked=info.booked,
-            remaining=info.remaining,
-            created_at=info.created_at.astimezone(tz),
-        )
+        return cls.model_validate({**asdict(info), **_local_times(info, tz)})
 
 
 class SessionList(BaseModel):
@@ -137,22 +133,8 @@ class BookingOut(BaseModel):
 
     @classmethod
     def of(cls, info: BookingInfo, tz: ZoneInfo) -> BookingOut:
-        return cls.model_validate(
-            {
-                "id": info.id,
-                "code": info.code,
-                "session_id": info.session_id,
-                "session_number": info.session_number,
-                "phone": phones.mask(info.phone),
-                "name": info.name,
-                "topic": info.topic,
-                "slot_index": info.slot_index,
-                "expected_at": info.expected_at.astimezone(tz),
-                "state": info.state,
-                "channel": info.channel,
-                "created_at": info.created_at.astimezone(tz),
-            }
-        )
+        local = _local_times(info, tz)
+        return cls.model_validate({**asdict(info), **local, "phone": phones.mask(info.phone)})
 
 
 class SessionBookings(BaseModel):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
 
 from notifier import inbound
 from notifier.schemas.inbound import InboundList, InboundOut, InboundQuery
 from notifier.web import services
 from notifier.web.auth import require_api_key
-from notifier.web.problems import invalid_request
+from notifier.web.inputs import query_args
 
 bp = Blueprint("inbound_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_api_key)
@@ -20,10 +19,7 @@ bp.before_request(require_api_key)
 
 @bp.get("/inbound-messages")
 def list_inbound() -> ResponseReturnValue:
-    try:
-        query = InboundQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise invalid_request(exc) from None
+    query = query_args(InboundQuery)
     tz = services().settings.tz
     with services().db.session() as session:
         found = inbound.recent(

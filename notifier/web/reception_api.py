@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from notifier.reception import (
     BookStatus,
@@ -32,12 +31,11 @@ from notifier.schemas.reception import (
 )
 from notifier.web import services
 from notifier.web.auth import require_api_key
-from notifier.web.problems import ApiProblem, invalid_request, problem
+from notifier.web.inputs import json_body, query_args
+from notifier.web.problems import ApiProblem, problem
 
 bp = Blueprint("reception_api", __name__, url_prefix="/api/v1/reception")
 bp.before_request(require_api_key)
-
-B = TypeVar("B", bound=BaseModel)
 
 _HTTP = {"invalid": 400, "not_found": 404, "conflict": 409}
 _TITLES = {"invalid": "Invalid request", "not_found": "Not Found", "conflict": "Conflict"}
@@ -61,7 +59,7 @@ def _refused(exc: ReceptionError) -> Response:
 
 @bp.post("/sessions")
 def create_session() -> ResponseReturnValue:
-    body = _body(SessionCreate)
+    body = json_body(SessionCreate)
     created = reception().create_session(**body.model_dump())
     response = _json(SessionOut.of(created, _tz()), 201)
     response.headers["Location"] = f"{request.script_root}{bp.url_prefix}/sessions/{created.id}"
@@ -70,10 +68,7 @@ def create_session() -> ResponseReturnValue:
 
 @bp.get("/sessions")
 def list_sessions() -> ResponseReturnValue:
-    try:
-        query = SessionsQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise invalid_request(exc) from None
+    query = query_args(SessionsQuery)
     desk = reception()
     found = (
         desk.upcoming(limit=query.limit)
@@ -90,7 +85,7 @@ def get_session(session_id: int) -> ResponseReturnValue:
 
 @bp.patch("/sessions/<int:session_id>")
 def update_session(session_id: int) -> ResponseReturnValue:
-    body = _body(SessionUpdate)
+    body = json_body(SessionUpdate)
     change = reception().update_session(session_id, **body.model_dump(exclude_none=True))
     return _json(SessionOut.of(change.session, _tz()))
 
@@ -110,7 +105,7 @@ def session_bookings(session_id: int) -> ResponseReturnValue:
 
 @bp.post("/sessions/<int:session_id>/bookings")
 def book(session_id: int) -> ResponseReturnValue:
-    body = _body(BookingCreate)
+    body = json_body(BookingCreate)
     outcome = reception().book(session_id=session_id, channel="api", **body.model_dump())
     if not outcome.ok:
         status, title, detail = _BOOK_REFUSALS[outcome.status]
@@ -121,14 +116,14 @@ def book(session_id: int) -> ResponseReturnValue:
 
 @bp.post("/sessions/<int:session_id>/cancel")
 def cancel_session(session_id: int) -> ResponseReturnValue:
-    body = _body(SessionCancel)
+    body = json_body(SessionCancel)
     change = reception().cancel_session(session_id, body.reason)
     return _json(SessionChangeOut.of(change, _tz()))
 
 
 @bp.post("/sessions/<int:session_id>/move")
 def move_session(session_id: int) -> ResponseReturnValue:
-    body = _body(SessionMove)
+    body = json_body(SessionMove)
     change = reception().move_session(session_id, **body.model_dump())
     return _json(SessionChangeOut.of(change, _tz()))
 
@@ -140,7 +135,7 @@ def get_booking(code: str) -> ResponseReturnValue:
 
 @bp.post("/bookings/<code>/state")
 def change_booking_state(code: str) -> ResponseReturnValue:
-    body = _body(BookingStateChange)
+    body = json_body(BookingStateChange)
     desk = reception()
     if body.state != "cancelled":
         return _json(BookingOut.of(desk.set_booking_state(code, body.state), _tz()))
@@ -149,16 +144,6 @@ def change_booking_state(code: str) -> ResponseReturnValue:
         raise ApiProblem(409, "Conflict", "The session has started or taken place.")
     assert outcome.booking is not None
     return _json(BookingOut.of(outcome.booking, _tz()))
-
-
-def _body(model: type[B]) -> B:
-    if request.mimetype != "application/json":
-        raise ApiProblem(415, "Unsupported Media Type", "Send the body as application/json.")
-    try:
-        # Strict JSON: "5" is not a number, but ISO strings are datetimes.
-        return model.model_validate_json(request.get_data(cache=True), strict=True)
-    except ValidationError as exc:
-        raise invalid_request(exc) from None
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:

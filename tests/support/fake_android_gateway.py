@@ -30,6 +30,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from notifier import signing
+from tests.support.live import http_url, start_http_server, stop_http_server
 
 LOGIN = "sms"
 PASSWORD = "fake-gateway-password"
@@ -74,11 +75,7 @@ class FakeAndroidGateway:
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeAndroidGateway:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = start_http_server(_make_handler(self))
         if self.webhook_url:
             self.report_to(self.webhook_url)
         return self
@@ -87,15 +84,11 @@ class FakeAndroidGateway:
         if self._reporter is not None:
             self._outbox.put(None)
             self._reporter.join(timeout=5)
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_http_server(self._server)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return http_url(self._server)
 
     def report_to(self, webhook_url: str) -> None:
         """From now on, report what becomes of each message to `webhook_url`, as the app does."""
@@ -294,7 +287,10 @@ def signed(
 ) -> tuple[bytes, dict[str, str]]:
     """The raw body and headers the app sends for `envelope`."""
     body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
-    headers = {"Content-Type": "application/json", **signing.android_headers(key, body, timestamp)}
+    headers = {
+        "Content-Type": "application/json",
+        **signing.ANDROID_GATEWAY.headers(key, body, timestamp),
+    }
     return body, headers
 
 
