@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CHANNELS: Final = {"twilio": "twilio", "android": "android_gateway", "console": "console"}
 HELP_INTERVAL: Final = timedelta(hours=1)
 SESSIONS_LISTED: Final = 3
+BOOKINGS_LISTED: Final = 5  # the soonest, when a citizen must say which booking to cancel
 MAX_TEXT: Final = 2000  # what is stored of one inbound text
 
 
@@ -288,13 +289,17 @@ def _cancel(turn: _Turn) -> Acted:
     Status = reception.CancelStatus
     status, booking = outcome.status, outcome.booking
     if status is Status.CHOOSE:
-        listed = [{"code": c.code, **turn.when(c.expected_at)} for c in outcome.candidates]
-        return turn.reply("reply_cancel_choose", {"bookings": listed}), status.value
+        listed = [
+            {"code": c.code, **turn.when(c.expected_at)}
+            for c in outcome.candidates[:BOOKINGS_LISTED]
+        ]
+        fields = {"count": len(outcome.candidates), "bookings": listed}
+        return turn.reply("reply_cancel_choose", fields), status.value
     if booking is not None and status in (Status.CANCELLED, Status.ALREADY_CANCELLED):
-        fields = {"code": booking.code, **turn.when(booking.expected_at)}
+        fields = {"booking_code": booking.code, **turn.when(booking.expected_at)}
         return turn.reply("reply_booking_cancelled", fields, booking_id=booking.id), status.value
     if booking is not None and status is Status.PAST:
-        return turn.reply("reply_cancel_past", {"code": booking.code}), status.value
+        return turn.reply("reply_cancel_past", {"booking_code": booking.code}), status.value
     if status is Status.NOT_FOUND:
         return turn.reply("reply_cancel_not_found"), status.value
     return turn.reply("reply_nothing_to_cancel"), status.value

@@ -238,7 +238,7 @@ def booking_fields(
     """Template values describing a booking: the session's, with the citizen's own time."""
     return {
         **notice_fields(settings, row, language),
-        "code": booking.code,
+        "booking_code": booking.code,
         "time": local_fields(booking.expected_at, settings, language)["time"],
     }
 
