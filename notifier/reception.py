@@ -219,13 +219,14 @@ def local_fields(moment: datetime, settings: Settings, language: str = "vi") -> 
 def notice_fields(
     settings: Settings, row: ReceptionSession | SessionInfo, language: str = "vi"
 ) -> dict[str, Any]:
-    """Template values describing a session."""
+    """Template values describing a session; `time` and `start` are its start."""
+    local = local_fields(row.starts_at, settings, language)
     return {
         "number": row.number,
         "host": row.host,
         "location": row.location,
-        **local_fields(row.starts_at, settings, language),
-        "start": local_fields(row.starts_at, settings, language)["time"],
+        **local,
+        "start": local["time"],
     }
 
 

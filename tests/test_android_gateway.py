@@ -247,6 +247,22 @@ def test_the_phone_reports_by_webhook_over_http(
     assert load(services, message_id).status == "delivered"
 
 
+def test_a_report_arriving_before_the_send_is_recorded_still_counts(
+    live_server: LiveServer, services: Services, fake_gateway: FakeAndroidGateway
+) -> None:
+    fake_gateway.report_first = True
+    fake_gateway.report_to(live_server.url + EVENTS_PATH)
+    message_id = notice(live_server.app.test_client())
+    run_jobs(services)
+
+    message = load(services, message_id)
+    assert message.status == "delivered"
+    assert message.provider == "android_gateway"
+    assert message.provider_message_id == message_id
+    assert [h.status for h in message.history] == ["queued", "sending", "sent", "delivered"]
+    assert [h.source for h in message.history][2:] == ["android_gateway-receipt"] * 2
+
+
 def test_events_for_unknown_messages_and_other_events_are_acknowledged(
     client: FlaskClient, fake_gateway: FakeAndroidGateway
 ) -> None:

@@ -65,6 +65,8 @@ class FakeAndroidGateway:
     webhook_url: str | None = None
     webhook_key: str = WEBHOOK_KEY
     reports: tuple[str, ...] = ("sms:sent", "sms:delivered")
+    # Report before answering the POST: the receipt then races the sender recording the send.
+    report_first: bool = False
     messages: list[GatewayMessage] = field(default_factory=list)
     requests: int = 0
     _script: deque[Scripted] = field(default_factory=deque)
@@ -197,15 +199,18 @@ class FakeAndroidGateway:
             self.messages.append(message)
         return 202, _state(self.device_id, message, "Pending"), message
 
-    def _report_loop(self) -> None:
+    def _report(self, message: GatewayMessage, session: requests.Session | None = None) -> None:
         assert self.webhook_url is not None
+        for event in self.reports:
+            envelope = self.status_event(event, message.id, message.phone_numbers[0])
+            # The real app retries later; a fake need not.
+            with contextlib.suppress(requests.RequestException):
+                post_event_http(self.webhook_url, envelope, self.webhook_key, session=session)
+
+    def _report_loop(self) -> None:
         session = requests.Session()
         while (message := self._outbox.get()) is not None:
-            for event in self.reports:
-                envelope = self.status_event(event, message.id, message.phone_numbers[0])
-                # The real app retries later; a fake need not.
-                with contextlib.suppress(requests.RequestException):
-                    post_event_http(self.webhook_url, envelope, self.webhook_key, session=session)
+            self._report(message, session)
             self._outbox.task_done()
         self._outbox.task_done()
         session.close()
@@ -269,7 +274,10 @@ def _make_handler(fake: FakeAndroidGateway) -> type[BaseHTTPRequestHandler]:
             if message is not None and scripted is not None and scripted.failed:
                 payload = _state(fake.device_id, message, "Failed", scripted.message)
             elif message is not None and fake.webhook_url:
-                fake._outbox.put(message)
+                if fake.report_first:
+                    fake._report(message)
+                else:
+                    fake._outbox.put(message)
             if scripted is not None and scripted.drop:
                 self.close_connection = True
                 self.connection.shutdown(2)
