@@ -31,11 +31,6 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def storable(text: str) -> str:
-    """`text` as every backend can store it: no NUL (PostgreSQL refuses it), no lone surrogate."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC on every backend and always hands back aware UTC datetimes."""
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier import phones, sms
-from notifier.db import storable
 from notifier.models import Dossier
+from notifier.textinput import clean_input
 
 # Status key → (Vietnamese, English), phrased to follow "Hồ sơ <code> …" / "Dossier <code> …".
 STATUS_WORDS: dict[str, tuple[str, str]] = {
@@ -56,7 +56,7 @@ class DossierStatus:
 
 def normalize_code(raw: str) -> str:
     """Dossier codes are accepted in any case and stored in upper case."""
-    return storable(raw).strip().upper()[:64]
+    return clean_input(raw, multiline=False).upper()[:64]
 
 
 def lookup_for_phone(session: Session, code: str, phone: str, today: date) -> DossierStatus | None:

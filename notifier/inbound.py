@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from notifier import consent, delivery, dossier_lookup, keywords, phones, reception, statuses
 from notifier import messages as msgs
 from notifier.config import Settings
-from notifier.db import storable, utcnow
+from notifier.db import utcnow
 from notifier.keywords import Intent, IntentKind
 from notifier.models import Contact, InboundMessage, Message
 from notifier.runtime import Services
+from notifier.textinput import clean_input
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +108,13 @@ def process(
     if duplicate is not None:
         return duplicate
     now = now or utcnow()
-    text = storable(sms.text[:MAX_TEXT])
+    text = clean_input(sms.text[:MAX_TEXT])
     intent = keywords.parse(text)
     phone = _sender(sms.phone)
     row = InboundMessage(
         channel=sms.channel,
-        external_id=storable(sms.external_id)[:128] if sms.external_id else None,
-        phone=phone or storable(sms.phone.strip())[:64],
+        external_id=_external_id(sms),
+        phone=phone or clean_input(sms.phone, multiline=False)[:64],
         text=text,
         intent=intent.kind.value,
         received_at=now,
@@ -143,9 +144,9 @@ def process(
 
 def find_duplicate(session: Session, sms: InboundSms) -> InboundResult | None:
     """The result of an earlier delivery of the same text (same channel and external id)."""
-    if not sms.external_id:
+    external_id = _external_id(sms)
+    if not external_id:
         return None
-    external_id = storable(sms.external_id)[:128]
     row = session.scalar(
         select(InboundMessage).where(
             InboundMessage.channel == sms.channel, InboundMessage.external_id == external_id
@@ -182,7 +183,9 @@ def recent(
     if before_id is not None:
         query = query.where(InboundMessage.id < before_id)
     if phone is not None:
-        query = query.where(InboundMessage.phone == (_sender(phone) or storable(phone.strip())))
+        query = query.where(
+            InboundMessage.phone == (_sender(phone) or clean_input(phone, multiline=False))
+        )
     return [
         InboundView(
             id=row.id,
@@ -431,6 +434,12 @@ def _claim_help(session: Session, phone: str, channel: str, now: datetime) -> bo
         .execution_options(synchronize_session=False)
     )
     return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def _external_id(sms: InboundSms) -> str | None:
+    if not sms.external_id:
+        return None
+    return clean_input(sms.external_id, multiline=False)[:128] or None
 
 
 def _sender(raw: str) -> str | None:

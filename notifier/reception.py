@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from notifier import delivery, phones, reminders
 from notifier import messages as msgs
 from notifier.config import Settings
-from notifier.db import storable, utcnow
+from notifier.db import utcnow
 from notifier.models import Booking, Message, ReceptionSession
 from notifier.runtime import Services
+from notifier.textinput import clean_input
 
 OPEN: Final = "open"
 CANCELLED: Final = "cancelled"
@@ -43,6 +44,7 @@ HOLDING: Final = (BOOKED, ATTENDED, NO_SHOW)
 
 MAX_CAPACITY: Final = 500
 MAX_LENGTH: Final = timedelta(hours=24)
+MAX_AHEAD: Final = timedelta(days=366)  # a schedule is published weeks, not years, ahead
 # No 0/O, 1/I/L: codes are read aloud and typed on keypads.
 CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH: Final = 6
@@ -256,6 +258,8 @@ def _check_schedule(
             raise ReceptionError(f"{name} must include a time zone offset", field=name)
     if starts_at <= now:
         raise ReceptionError("starts_at is in the past", field="starts_at")
+    if starts_at - now > MAX_AHEAD:
+        raise ReceptionError("starts_at is more than a year ahead", field="starts_at")
     if ends_at <= starts_at:
         raise ReceptionError("ends_at must be after starts_at", field="ends_at")
     if ends_at - starts_at > MAX_LENGTH:
@@ -279,7 +283,7 @@ def _check_schedule(
 
 
 def _text(value: str | None, name: str, max_length: int, *, required: bool = True) -> str | None:
-    cleaned = " ".join(storable(value or "").split())
+    cleaned = clean_input(value or "", multiline=False)
     if required and not cleaned:
         raise ReceptionError(f"{name} is required", field=name)
     if len(cleaned) > max_length:
@@ -726,7 +730,7 @@ def set_booking_state(
 
 
 def normalize_code(code: str) -> str:
-    return "".join(storable(code).split()).upper()[:16]
+    return "".join(clean_input(code).split()).upper()[:16]
 
 
 # -- the service-level entry point ------------------------------------------------------------

@@ -82,11 +82,11 @@ class Scheme:
             raise SignatureError(
                 f"timestamp is more than {tolerance_seconds} s from the server clock"
             )
-        expected = self.sign(secret, timestamp, body).lower().encode()
+        expected = self.sign(secret, timestamp, body).encode()
         offered = signature_header.split(",") if self.several else [signature_header]
         # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
         if not any(
-            hmac.compare_digest(expected, part.strip().lower().encode("utf-8", "replace"))
+            hmac.compare_digest(expected, part.strip().encode("utf-8", "replace"))
             for part in offered
         ):
             raise SignatureError("signature does not match")

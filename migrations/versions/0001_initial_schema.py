@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 01:55:55.472643
+Create Date: 2026-11-30 02:46:06.398467
 """
 
 from collections.abc import Sequence
@@ -108,6 +108,7 @@ def upgrade() -> None:
         sa.Column("slot_minutes", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("cancel_reason", sa.Text(), nullable=True),
+        sa.Column("cancelled_at", notifier.db.UTCDateTime(), nullable=True),
         sa.Column("booked_count", sa.Integer(), nullable=False),
         sa.Column("created_at", notifier.db.UTCDateTime(), nullable=False),
         sa.Column("updated_at", notifier.db.UTCDateTime(), nullable=False),
@@ -205,6 +206,13 @@ def upgrade() -> None:
             unique=True,
             sqlite_where=sa.text("state = 'booked'"),
             postgresql_where=sa.text("state = 'booked'"),
+        )
+        batch_op.create_index(
+            "uq_bookings_session_slot",
+            ["session_id", "slot_index"],
+            unique=True,
+            sqlite_where=sa.text("state <> 'cancelled'"),
+            postgresql_where=sa.text("state <> 'cancelled'"),
         )
 
     op.create_table(
@@ -361,6 +369,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=64), nullable=False),
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("intent", sa.String(length=32), nullable=True),
+        sa.Column("outcome", sa.String(length=32), nullable=True),
         sa.Column("reply_text", sa.Text(), nullable=True),
         sa.Column("reply_message_id", sa.String(length=36), nullable=True),
         sa.Column("received_at", notifier.db.UTCDateTime(), nullable=False),
@@ -530,6 +539,11 @@ def downgrade() -> None:
 
     op.drop_table("dossier_events")
     with op.batch_alter_table("bookings", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_bookings_session_slot",
+            sqlite_where=sa.text("state <> 'cancelled'"),
+            postgresql_where=sa.text("state <> 'cancelled'"),
+        )
         batch_op.drop_index(
             "uq_bookings_active_phone_session",
             sqlite_where=sa.text("state = 'booked'"),

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from notifier.db import storable
+from notifier.textinput import InputLine, InputText
 
-# Values reach database queries: cleaned of what no backend can hold (NUL, lone surrogates).
-Stored = AfterValidator(storable)
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), Stored]
+Id = Annotated[InputLine, StringConstraints(min_length=1, max_length=128)]
 
 
 class GatewayEvent(BaseModel):
@@ -34,10 +32,8 @@ class SmsReceived(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     messageId: str | None = None
-    message: Annotated[str, StringConstraints(max_length=10_000), Stored]
-    phoneNumber: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Stored
-    ]
+    message: Annotated[InputText, StringConstraints(max_length=10_000)]
+    phoneNumber: Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
     simNumber: int | None = None
     receivedAt: str | None = None
 
@@ -49,4 +45,18 @@ class SmsStatus(BaseModel):
 
     messageId: Id
     phoneNumber: str | None = None
-    reason: Annotated[str, StringConstraints(max_length=500), Stored] | None = None
+    reason: Annotated[InputLine, StringConstraints(max_length=500)] | None = None
+
+
+class GatewayEventResult(BaseModel):
+    """The webhook's answer (the app only needs the 2xx): what became of the event."""
+
+    id: str
+    event: str
+    duplicate: bool | None = None  # sms:received: this event id was handled before
+    intent: str | None = None
+    outcome: str | None = None
+    reply_message_id: str | None = None
+    message_id: str | None = None  # sms:sent/delivered/failed: our message, when known
+    status: str | None = None
+    ignored: bool | None = None  # an event this service does not use (ping, MMS...)

@@ -17,9 +17,11 @@ from notifier.reception import (
     SessionChange,
     SessionInfo,
 )
+from notifier.textinput import InputLine
 
-Host = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# Text is cleaned like every inbound text (notifier.textinput) before the length checks.
+Host = Annotated[InputLine, StringConstraints(min_length=1, max_length=200)]
+Location = Annotated[InputLine, StringConstraints(min_length=1, max_length=300)]
 Capacity = Annotated[int, Field(ge=1, le=MAX_CAPACITY)]
 SlotMinutes = Annotated[int, Field(ge=1, le=24 * 60)]
 
@@ -58,7 +60,7 @@ class SessionUpdate(_Body):
 class SessionCancel(_Body):
     """POST /api/v1/reception/sessions/<id>/cancel"""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[InputLine, StringConstraints(min_length=1, max_length=500)]
 
 
 class SessionMove(_Body):
@@ -72,9 +74,9 @@ class SessionMove(_Body):
 class BookingCreate(_Body):
     """POST /api/v1/reception/sessions/<id>/bookings: staff book for a citizen."""
 
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    topic: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    phone: Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
+    name: Annotated[InputLine, StringConstraints(max_length=200)] | None = None
+    topic: Annotated[InputLine, StringConstraints(max_length=300)] | None = None
 
 
 class BookingStateChange(_Body):
@@ -86,7 +88,7 @@ class BookingStateChange(_Body):
 class SessionsQuery(BaseModel):
     """GET /api/v1/reception/sessions query string."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     upcoming: bool = False
     limit: Annotated[int, Field(ge=1, le=200)] = 50

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
 from notifier import inbound, receipts, signing
-from notifier.schemas.android_gateway import GatewayEvent, SmsReceived, SmsStatus
-from notifier.web import services
-from notifier.web.inputs import parse, signed_body
+from notifier.schemas.android_gateway import (
+    GatewayEvent,
+    GatewayEventResult,
+    SmsReceived,
+    SmsStatus,
+)
+from notifier.web import guards, jsonbody, services
+from notifier.web.inputs import parse_part
 
 bp = Blueprint("android_gateway", __name__, url_prefix="/gateways/android")
 
@@ -17,15 +22,17 @@ MAX_BODY_BYTES = 64 * 1024
 
 @bp.post("/events")
 def events() -> ResponseReturnValue:
-    body = signed_body(
+    body = guards.signed_body(
         signing.ANDROID_GATEWAY,
         services().settings.ANDROID_GATEWAY_WEBHOOK_KEY,
         "android gateway webhook",
         MAX_BODY_BYTES,
     )
-    envelope = parse(GatewayEvent, body)
+    guards.require_mimetype("application/json")
+    jsonbody.parse_object(body)
+    envelope = jsonbody.validate(GatewayEvent, body)
     if envelope.event == "sms:received":
-        received = parse(SmsReceived, envelope.payload, where="payload")
+        received = parse_part(SmsReceived, envelope.payload, "payload")
         result = inbound.handle(
             services(),
             inbound.InboundSms(
@@ -35,21 +42,32 @@ def events() -> ResponseReturnValue:
                 external_id=envelope.id,
             ),
         )
-        return jsonify(
-            id=envelope.id,
-            event=envelope.event,
-            duplicate=result.duplicate,
-            intent=result.intent,
-            outcome=result.outcome,
-            reply_message_id=result.reply.id if result.reply else None,
+        return _answer(
+            GatewayEventResult(
+                id=envelope.id,
+                event=envelope.event,
+                duplicate=result.duplicate,
+                intent=result.intent,
+                outcome=result.outcome,
+                reply_message_id=result.reply.id if result.reply else None,
+            )
         )
     if envelope.event in receipts.ANDROID_EVENTS:
-        status = parse(SmsStatus, envelope.payload, where="payload")
+        status = parse_part(SmsStatus, envelope.payload, "payload")
         with services().db.transaction() as session:
             message = receipts.apply_android_status(
                 session, envelope.event, status.messageId, status.reason
             )
-            found = {"message_id": message.id, "status": message.status} if message else {}
-        return jsonify(id=envelope.id, event=envelope.event, **found)
+            answer = GatewayEventResult(
+                id=envelope.id,
+                event=envelope.event,
+                message_id=message.id if message else None,
+                status=message.status if message else None,
+            )
+        return _answer(answer)
     # Pings, MMS, data SMS: acknowledged so the app does not retry them for days.
-    return jsonify(id=envelope.id, event=envelope.event, ignored=True)
+    return _answer(GatewayEventResult(id=envelope.id, event=envelope.event, ignored=True))
+
+
+def _answer(result: GatewayEventResult) -> Response:
+    return Response(result.model_dump_json(exclude_none=True), mimetype="application/json")

@@ -29,9 +29,9 @@ from notifier.schemas.reception import (
     SessionsQuery,
     SessionUpdate,
 )
-from notifier.web import services
+from notifier.web import jsonbody, services
 from notifier.web.auth import require_api_key
-from notifier.web.inputs import json_body, query_args
+from notifier.web.inputs import query_args
 from notifier.web.problems import ApiProblem, problem
 
 bp = Blueprint("reception_api", __name__, url_prefix="/api/v1/reception")
@@ -59,7 +59,7 @@ def _refused(exc: ReceptionError) -> Response:
 
 @bp.post("/sessions")
 def create_session() -> ResponseReturnValue:
-    body = json_body(SessionCreate)
+    body = jsonbody.read(SessionCreate)
     created = reception().create_session(**body.model_dump())
     response = _json(SessionOut.of(created, _tz()), 201)
     response.headers["Location"] = f"{request.script_root}{bp.url_prefix}/sessions/{created.id}"
@@ -85,7 +85,7 @@ def get_session(session_id: int) -> ResponseReturnValue:
 
 @bp.patch("/sessions/<int:session_id>")
 def update_session(session_id: int) -> ResponseReturnValue:
-    body = json_body(SessionUpdate)
+    body = jsonbody.read(SessionUpdate)
     change = reception().update_session(session_id, **body.model_dump(exclude_none=True))
     return _json(SessionOut.of(change.session, _tz()))
 
@@ -105,7 +105,7 @@ def session_bookings(session_id: int) -> ResponseReturnValue:
 
 @bp.post("/sessions/<int:session_id>/bookings")
 def book(session_id: int) -> ResponseReturnValue:
-    body = json_body(BookingCreate)
+    body = jsonbody.read(BookingCreate)
     outcome = reception().book(session_id=session_id, channel="api", **body.model_dump())
     if not outcome.ok:
         status, title, detail = _BOOK_REFUSALS[outcome.status]
@@ -116,14 +116,14 @@ def book(session_id: int) -> ResponseReturnValue:
 
 @bp.post("/sessions/<int:session_id>/cancel")
 def cancel_session(session_id: int) -> ResponseReturnValue:
-    body = json_body(SessionCancel)
+    body = jsonbody.read(SessionCancel)
     change = reception().cancel_session(session_id, body.reason)
     return _json(SessionChangeOut.of(change, _tz()))
 
 
 @bp.post("/sessions/<int:session_id>/move")
 def move_session(session_id: int) -> ResponseReturnValue:
-    body = json_body(SessionMove)
+    body = jsonbody.read(SessionMove)
     change = reception().move_session(session_id, **body.model_dump())
     return _json(SessionChangeOut.of(change, _tz()))
 
@@ -135,7 +135,7 @@ def get_booking(code: str) -> ResponseReturnValue:
 
 @bp.post("/bookings/<code>/state")
 def change_booking_state(code: str) -> ResponseReturnValue:
-    body = json_body(BookingStateChange)
+    body = jsonbody.read(BookingStateChange)
     desk = reception()
     if body.state != "cancelled":
         return _json(BookingOut.of(desk.set_booking_state(code, body.state), _tz()))

@@ -30,7 +30,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from notifier import signing
-from tests.support.live import http_url, start_http_server, stop_http_server
+from tests.support import http
 
 LOGIN = "sms"
 PASSWORD = "fake-gateway-password"
@@ -77,7 +77,7 @@ class FakeAndroidGateway:
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeAndroidGateway:
-        self._server = start_http_server(_make_handler(self))
+        self._server = http.serve(_make_handler(self))
         if self.webhook_url:
             self.report_to(self.webhook_url)
         return self
@@ -86,11 +86,12 @@ class FakeAndroidGateway:
         if self._reporter is not None:
             self._outbox.put(None)
             self._reporter.join(timeout=5)
-        stop_http_server(self._server)
+        http.shutdown(self._server)
 
     @property
     def url(self) -> str:
-        return http_url(self._server)
+        assert self._server is not None, "start() the fake first"
+        return http.base_url(self._server)
 
     def report_to(self, webhook_url: str) -> None:
         """From now on, report what becomes of each message to `webhook_url`, as the app does."""
