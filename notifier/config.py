@@ -94,6 +94,8 @@ class Settings:
     CALLBACK_TIMEOUT_SECONDS: float = 10.0
     CALLBACK_RETRY_BASE_SECONDS: float = 30.0
     CALLBACK_RETRY_HOURS: float = 24.0
+    # Two-way SMS (inbound keywords): most replies one number gets in an hour (auto-responders).
+    INBOUND_REPLY_LIMIT_PER_HOUR: int = 10
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -121,8 +121,9 @@ def send_message(services: Services, message_id: str) -> str:
 
 
 def _record_sent(services: Services, message_id: str, provider: str, result: SendResult) -> str:
+    # The row is locked: a delivery receipt may be arriving for it at this very moment.
     with services.db.transaction() as session:
-        message = session.get_one(Message, message_id)
+        message = session.get_one(Message, message_id, with_for_update=True)
         message.provider = provider
         message.provider_message_id = result.provider_message_id
         transition(session, message, statuses.SENT, source=provider)
@@ -141,7 +142,7 @@ def _record_failure(
     retry = exc.retryable and attempt < settings.SEND_MAX_ATTEMPTS
     now = utcnow()
     with services.db.transaction() as session:
-        message = session.get_one(Message, message_id)
+        message = session.get_one(Message, message_id, with_for_update=True)
         message.provider = provider
         if retry:
             delay = retry_delay(attempt, settings.SEND_RETRY_BASE_SECONDS, exc.retry_after)

@@ -244,7 +244,6 @@ def _notice(
     row: DossierEvent,
     now: datetime,
 ) -> Message:
-    template = f"dossier_{event.dossier.status_key}"
     personalisation = {
         "code": dossier.code,
         "procedure": event.dossier.procedure,
@@ -257,7 +256,7 @@ def _notice(
         session,
         settings,
         phone=event.citizen.phone,
-        template=template,
+        template=f"dossier_{event.dossier.status_key}",
         personalisation=personalisation,
         urgent=settings.DOSSIER_NOTICES_URGENT,
         essential=True,

@@ -51,10 +51,24 @@ def apply_provider_status(
 ) -> Message | None:
     """Move the message the provider knows as `provider_message_id` forward to `status`."""
     message = session.scalar(
-        select(Message).where(
-            Message.provider == provider, Message.provider_message_id == provider_message_id
-        )
+        select(Message)
+        .where(Message.provider == provider, Message.provider_message_id == provider_message_id)
+        # Locked, like the worker recording the send, so neither overwrites the other's status.
+        .with_for_update()
     )
+    return _move(session, message, provider, provider_message_id, status, reason, detail, at)
+
+
+def _move(
+    session: Session,
+    message: Message | None,
+    provider: str,
+    provider_message_id: str,
+    status: str,
+    reason: str | None,
+    detail: str | None,
+    at: datetime | None,
+) -> Message | None:
     if message is None:
         log.info("%s receipt for unknown message %s ignored", provider, provider_message_id)
         return None
@@ -78,3 +92,29 @@ def apply_twilio_status(
     reason = TWILIO_DELIVERY_ERRORS.get(error_code or "", "undelivered") if error_code else None
     detail = f"Twilio {twilio_status}" + (f", error {error_code}" if error_code else "")
     return apply_provider_status(session, "twilio", sid, status, reason=reason, detail=detail)
+
+
+ANDROID_GATEWAY = "android_gateway"
+# SMS Gateway for Android webhook events → ours.
+ANDROID_EVENTS = {
+    "sms:sent": statuses.SENT,
+    "sms:delivered": statuses.DELIVERED,
+    "sms:failed": statuses.FAILED,
+}
+
+
+def apply_android_status(
+    session: Session, event: str, message_id: str, reason: str | None = None
+) -> Message | None:
+    """Apply an `sms:sent` / `sms:delivered` / `sms:failed` event of SMS Gateway for Android.
+
+    We send with our own message id as the gateway's, so an event finds its message by id even
+    when the phone reports before the worker has recorded the send. A repeated event (the app
+    retries deliveries) finds the status already reached and changes nothing.
+    """
+    status = ANDROID_EVENTS[event]
+    detail = (f"gateway {event}" + (f": {reason}" if reason else ""))[:500]
+    message = session.get(Message, message_id, with_for_update=True)
+    if message is None or message.provider not in (None, ANDROID_GATEWAY):
+        return apply_provider_status(session, ANDROID_GATEWAY, message_id, status, detail=detail)
+    return _move(session, message, ANDROID_GATEWAY, message_id, status, None, detail, None)

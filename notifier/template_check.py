@@ -31,14 +31,42 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "note": ("Thiếu bản sao giấy khai sinh", "Bổ sung giấy tờ theo quy định. ".ljust(300, "x")),
     "citizen_name": ("Nguyễn Văn An", "Tôn Nữ Thị Phương Hoàng Ngọc Diễm Lệ".ljust(200, "a")),
     # Reminders (notifier.reminders): a reception booking, a result waiting to be collected.
-    "date": ("16/07", "31/12"),
-    "time": ("08:15", "23:59"),
-    "location": (
-        "Phòng tiếp công dân, UBND xã",
-        "Hội trường tầng 2, Trụ sở Ủy ban nhân dân xã ".ljust(300, "."),
-    ),
-    "booking_code": ("K7Q2XA8B", "K7Q2XA8B".ljust(16, "9")),
     "ready_date": ("2025-07-14", "2025-12-31"),
+    # Reception replies and notices (notifier.reception, notifier.inbound).
+    "number": (2, 999_999),
+    "weekday": ("Thứ 4", "Chủ nhật"),
+    "date": ("16/07/2025", "31/12/2025"),
+    "time": ("08:15", "23:59"),
+    "location": ("Phòng tiếp công dân UBND xã", "Phòng tiếp công dân ".ljust(300, ".")),
+    "booking_code": ("K7M4PX", "K7M4PX"),
+    "reason": ("Chủ tịch đi họp tại tỉnh", "Chủ tịch đi họp đột xuất. ".ljust(500, "x")),
+    "sessions": (
+        [
+            {"number": 2, "weekday": "Thứ 4", "day": "16/07", "start": "08:00", "remaining": 4},
+            {"number": 3, "weekday": "Thứ 4", "day": "23/07", "start": "08:00", "remaining": 0},
+            {"number": 4, "weekday": "Thứ 4", "day": "30/07", "start": "14:00", "remaining": 10},
+        ],
+        [
+            {
+                "number": 999_999,
+                "weekday": "Chủ nhật",
+                "day": "31/12",
+                "start": "23:59",
+                "remaining": 0,
+            }
+        ]
+        * 3,
+    ),
+    "count": (2, 999),
+    "bookings": (
+        [
+            {"code": "K7M4PX", "day": "16/07", "time": "08:15"},
+            {"code": "Q2W9ZD", "day": "23/07", "time": "09:30"},
+        ],
+        [{"code": "K7M4PX", "day": "31/12", "time": "23:59"}] * 5,
+    ),
+    "status_text": ("cần bổ sung giấy tờ", "đã có kết quả, mời Ông/Bà đến nhận"),
+    "overdue": (False, True),
 }
 GENERIC_WORST = "x" * 40
 

@@ -19,8 +19,11 @@ from sqlalchemy import text
 from notifier import create_app
 from notifier.db import Base, Database
 from notifier.runtime import Services
+from tests.support import fake_android_gateway
+from tests.support.fake_android_gateway import FakeAndroidGateway
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import WEBHOOK_SECRET
+from tests.support.live import LiveServer, serve
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +123,29 @@ def twilio_settings(fake_twilio: FakeTwilio) -> dict[str, Any]:
         "TWILIO_API_BASE_URL": fake_twilio.url,
         "PUBLIC_BASE_URL": "https://notifier.example.test",
     }
+
+
+@pytest.fixture
+def fake_gateway() -> Iterator[FakeAndroidGateway]:
+    fake = FakeAndroidGateway().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def gateway_settings(fake_gateway: FakeAndroidGateway) -> dict[str, Any]:
+    """The Android gateway as the two-way channel (replies go back through it)."""
+    return {
+        "ANDROID_GATEWAY_URL": fake_gateway.url,
+        "ANDROID_GATEWAY_LOGIN": fake_gateway.login,
+        "ANDROID_GATEWAY_PASSWORD": fake_gateway.password,
+        "ANDROID_GATEWAY_WEBHOOK_KEY": fake_android_gateway.WEBHOOK_KEY,
+    }
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """`app` served over real HTTP on 127.0.0.1."""
+    live = serve(app)
+    yield live
+    live.stop()

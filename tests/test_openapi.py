@@ -25,6 +25,7 @@ from tests.support.api import make_key
 from tests.support.helpers import WEBHOOK_SECRET
 
 TWILIO_TOKEN = "openapi-twilio-token"
+GATEWAY_KEY = "openapi-gateway-key"
 PUBLIC_BASE_URL = "https://notifier.example.test"
 
 
@@ -33,6 +34,7 @@ def settings_overrides() -> dict[str, Any]:
     return {
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "ANDROID_GATEWAY_WEBHOOK_KEY": GATEWAY_KEY,
         # Generated requests fail authentication on purpose, hundreds of times from one address:
         # locked out, every later request would only get a (documented) 429.
         "RATE_LIMIT_AUTH_FAILURES_PER_IP": "off",
@@ -126,8 +128,13 @@ def _signed(case: Any) -> dict[str, Any]:
         if "X-Notifier-Signature" in headers and timestamp.isascii() and timestamp.isdigit():
             body = json.dumps(case.body).encode()
             return {"data": body, "headers": signing.signed_headers(WEBHOOK_SECRET, body)}
+    if case.path == "/gateways/android/events" and isinstance(case.body, dict):
+        timestamp = str(headers.get("X-Timestamp", ""))
+        if "X-Signature" in headers and timestamp.isascii() and timestamp.isdigit():
+            body = json.dumps(case.body).encode()
+            return {"data": body, "headers": signing.ANDROID_GATEWAY.headers(GATEWAY_KEY, body)}
     if (
-        case.path == "/twilio/status"
+        case.path in ("/twilio/status", "/twilio/inbound")
         and isinstance(case.body, dict)
         and "X-Twilio-Signature" in headers
         and all(isinstance(v, str) for v in case.body.values())

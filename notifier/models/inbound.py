@@ -15,12 +15,16 @@ class InboundMessage(Base):
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))  # twilio | android | console
+    channel: Mapped[str] = mapped_column(
+        String(16)
+    )  # twilio | android | console (notifier.inbound.CHANNELS)
     external_id: Mapped[str | None] = mapped_column(String(128))
     phone: Mapped[str] = mapped_column(String(64), index=True)
     # Emptied by the retention purge.
     text: Mapped[str | None] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(32))
+    # What acting on the intent gave (booked, full, refused, help_suppressed…), for staff.
+    outcome: Mapped[str | None] = mapped_column(String(32))
     reply_text: Mapped[str | None] = mapped_column(Text)
     reply_message_id: Mapped[str | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL")

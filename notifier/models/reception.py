@@ -24,6 +24,8 @@ class ReceptionSession(Base):
     slot_minutes: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | cancelled
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
+    # Bookings holding a place (booked, attended or no-show); kept by notifier.reception.
     booked_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -46,6 +48,15 @@ class Booking(Base):
             unique=True,
             sqlite_where=text("state = 'booked'"),
             postgresql_where=text("state = 'booked'"),
+        ),
+        # Two citizens never share an expected time: a slot is held until its booking is cancelled.
+        Index(
+            "uq_bookings_session_slot",
+            "session_id",
+            "slot_index",
+            unique=True,
+            sqlite_where=text("state <> 'cancelled'"),
+            postgresql_where=text("state <> 'cancelled'"),
         ),
     )
 

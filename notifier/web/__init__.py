@@ -14,10 +14,22 @@ def services() -> Services:
 
 
 def register_blueprints(app: Flask) -> None:
-    from notifier.web import dossier_events, health, notifications, openapi, twilio
+    from notifier.web import (
+        android_gateway,
+        dossier_events,
+        health,
+        inbound_api,
+        notifications,
+        openapi,
+        reception_api,
+        twilio,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(dossier_events.bp)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(android_gateway.bp)
+    app.register_blueprint(reception_api.bp)
+    app.register_blueprint(inbound_api.bp)

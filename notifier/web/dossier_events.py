@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
@@ -22,22 +22,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 @bp.post("/dossier-events")
 def receive() -> ResponseReturnValue:
-    request.max_content_length = MAX_BODY_BYTES
-    guards.refuse_locked_out_client()
-    body = request.get_data(cache=True)
-    settings = services().settings
-    try:
-        signing.verify(
-            settings.DOSSIER_WEBHOOK_SECRET,
-            body,
-            request.headers.get("X-Notifier-Timestamp"),
-            request.headers.get("X-Notifier-Signature"),
-            tolerance_seconds=settings.WEBHOOK_TOLERANCE_SECONDS,
-        )
-    except signing.SignatureError as exc:
-        log.warning("dossier webhook refused: %s", exc)
-        guards.authentication_failed()
-        raise ApiProblem(401, "Unauthorized", str(exc)) from None
+    body = guards.signed_body(
+        signing.NOTIFIER,
+        services().settings.DOSSIER_WEBHOOK_SECRET,
+        "dossier webhook",
+        MAX_BODY_BYTES,
+    )
     guards.require_mimetype("application/json")
     payload = jsonbody.parse_object(body)
     event = jsonbody.validate(dossiers.DossierEventIn, body)

@@ -8,11 +8,36 @@ SMS) call `limit_ip` and `limit_phone`.
 
 from __future__ import annotations
 
+import logging
+
 from flask import request
 
-from notifier import ratelimit
+from notifier import ratelimit, signing
 from notifier.web import services
 from notifier.web.problems import ApiProblem
+
+log = logging.getLogger(__name__)
+
+
+def signed_body(scheme: signing.Scheme, secret: str, source: str, max_bytes: int) -> bytes:
+    """The raw body of a signed webhook, once its signature is checked: else 401, logged
+    without the body (it may hold a citizen's text and number) and counted towards the lockout."""
+    request.max_content_length = max_bytes
+    refuse_locked_out_client()
+    body = request.get_data(cache=True)
+    try:
+        scheme.verify(
+            secret,
+            body,
+            request.headers.get(scheme.timestamp_header),
+            request.headers.get(scheme.signature_header),
+            tolerance_seconds=services().settings.WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except signing.SignatureError as exc:
+        log.warning("%s refused: %s", source, exc)
+        authentication_failed()
+        raise ApiProblem(401, "Unauthorized", str(exc)) from None
+    return body
 
 
 def require_mimetype(*mimetypes: str) -> None:

@@ -16,6 +16,9 @@ from pydantic import BaseModel
 from notifier import callbacks, dossiers, openapi
 from notifier import notifications as notes
 from notifier.openapi import Content, Operation, Param, Reply, Webhook
+from notifier.schemas import android_gateway as gateway
+from notifier.schemas import inbound as inbound_schemas
+from notifier.schemas import reception as desk
 from notifier.web.problems import PROBLEM_MIMETYPE, Problem
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -24,7 +27,8 @@ TITLE = "notifier: SMS notices of the commune's public administrative service ce
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Send SMS to citizens and follow them; receive dossier status events from the one-stop-shop "
-    "system; provider webhooks. Every error is `application/problem+json` with `type`, `title`, "
+    "system; run the citizen-reception schedule; provider webhooks, including citizens' SMS "
+    "(docs/two-way-sms.md). Every error is `application/problem+json` with `type`, `title`, "
     "`status`, `detail` and `errors[]`. Guide with examples: docs/api.md."
 )
 BEARER = "bearerAuth"
@@ -126,6 +130,42 @@ _TWILIO_STATUS_FORM = {
         "AccountSid": {"type": "string"},
     },
     "required": ["MessageSid", "MessageStatus"],
+}
+
+_TWILIO_INBOUND_FORM = {
+    "type": "object",
+    "properties": {
+        "MessageSid": {"type": "string"},
+        "From": {"type": "string"},
+        "To": {"type": "string"},
+        "Body": {"type": "string"},
+        "AccountSid": {"type": "string"},
+    },
+    "required": ["MessageSid", "From"],
+}
+_TWIML = {"type": "string", "description": "<Response><Message>…</Message></Response>"}
+_GATEWAY_SIGNATURE_HEADERS = (
+    Param(
+        "X-Timestamp",
+        "header",
+        _INTEGER_SECONDS,
+        description="Unix time in seconds; refused if more than 300 s from the server clock.",
+    ),
+    Param(
+        "X-Signature",
+        "header",
+        {"type": "string"},
+        description="hex HMAC-SHA256(key, raw body followed by the X-Timestamp string).",
+    ),
+)
+_RECEPTION = "reception"
+_SESSION_ID = Param("session_id", "path", {"type": "integer", "minimum": 1})
+_BOOKING_CODE = Param("code", "path", {"type": "string", "minLength": 1, "maxLength": 16})
+_RECEPTION_REFUSALS: dict[int, Reply] = {
+    **problems(400, 401, 404, 413, 415, 429),
+    409: Reply(
+        "Not possible in the session's or booking's state (full, started, cancelled…).", PROBLEM
+    ),
 }
 
 # --- the registry ------------------------------------------------------------------------------
@@ -251,6 +291,197 @@ OPERATIONS: list[Operation] = [
         body=Content(schema=_TWILIO_STATUS_FORM, media_type="application/x-www-form-urlencoded"),
         params=(Param("X-Twilio-Signature", "header", {"type": "string"}),),
         responses={204: Reply("Recorded."), **problems(400, 403, 413, 415, 429)},
+    ),
+    Operation(
+        "POST",
+        "/twilio/inbound",
+        "twilioInboundSms",
+        "A citizen's SMS to a Twilio number",
+        "providers",
+        description=(
+            "Checked with X-Twilio-Signature against PUBLIC_BASE_URL + path. The text is stored and "
+            "acted on (SMS keywords, docs/two-way-sms.md); the reply is the TwiML answer itself."
+        ),
+        body=Content(schema=_TWILIO_INBOUND_FORM, media_type="application/x-www-form-urlencoded"),
+        params=(Param("X-Twilio-Signature", "header", {"type": "string"}),),
+        responses={
+            200: Reply(
+                "TwiML: the reply, or an empty <Response/>.",
+                Content(schema=_TWIML, media_type="text/xml"),
+            ),
+            **problems(400, 403, 413, 415, 429),
+        },
+    ),
+    # SMS Gateway for Android (notifier.web.android_gateway)
+    Operation(
+        "POST",
+        "/gateways/android/events",
+        "androidGatewayEvent",
+        "An event of the commune's SMS Gateway for Android phone",
+        "providers",
+        description=(
+            "`sms:received` (a citizen's text: stored, acted on, answered through the phone), "
+            "`sms:sent`, `sms:delivered`, `sms:failed` (delivery of our messages); others are "
+            "acknowledged and ignored. Signed with ANDROID_GATEWAY_WEBHOOK_KEY; the same event "
+            "`id` is handled once."
+        ),
+        body=Content(gateway.GatewayEvent),
+        params=_GATEWAY_SIGNATURE_HEADERS,
+        responses={
+            200: Reply(
+                "Handled (or a repeat of a handled event).", Content(gateway.GatewayEventResult)
+            ),
+            **problems(400, 401, 413, 415, 429),
+        },
+    ),
+    # Reception schedule (notifier.web.reception_api, over notifier.reception)
+    Operation(
+        "POST",
+        "/api/v1/reception/sessions",
+        "createReceptionSession",
+        "Publish a citizen-reception session",
+        _RECEPTION,
+        description="It gets the smallest public `number` no other open, unfinished session uses.",
+        body=Content(desk.SessionCreate),
+        responses={
+            201: Reply(
+                "Created.", Content(desk.SessionOut), headers=_location("The session's URL.")
+            ),
+            **problems(400, 401, 413, 415, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/reception/sessions",
+        "listReceptionSessions",
+        "Sessions: the upcoming open ones (`upcoming=true`), or all, latest first",
+        _RECEPTION,
+        query=desk.SessionsQuery,
+        responses={200: Reply("Sessions.", Content(desk.SessionList)), **problems(400, 401, 429)},
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/reception/sessions/{session_id}",
+        "getReceptionSession",
+        "One session",
+        _RECEPTION,
+        params=(_SESSION_ID,),
+        responses={200: Reply("The session.", Content(desk.SessionOut)), **problems(401, 404, 429)},
+        security=(BEARER,),
+    ),
+    Operation(
+        "PATCH",
+        "/api/v1/reception/sessions/{session_id}",
+        "updateReceptionSession",
+        "Change a session's host or number of places",
+        _RECEPTION,
+        params=(_SESSION_ID,),
+        body=Content(desk.SessionUpdate),
+        responses={
+            200: Reply("The session.", Content(desk.SessionOut)),
+            **_RECEPTION_REFUSALS,
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/reception/sessions/{session_id}/bookings",
+        "listSessionBookings",
+        "A session's bookings, in expected-time order (phones masked)",
+        _RECEPTION,
+        params=(_SESSION_ID,),
+        responses={
+            200: Reply("The session and its bookings.", Content(desk.SessionBookings)),
+            **problems(401, 404, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reception/sessions/{session_id}/bookings",
+        "bookReceptionSession",
+        "Book a place for a citizen",
+        _RECEPTION,
+        description="One booking per phone per session: booking again returns the first (200).",
+        params=(_SESSION_ID,),
+        body=Content(desk.BookingCreate),
+        responses={
+            201: Reply("Booked.", Content(desk.BookResult)),
+            200: Reply("This phone was booked already: its booking.", Content(desk.BookResult)),
+            **_RECEPTION_REFUSALS,
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reception/sessions/{session_id}/cancel",
+        "cancelReceptionSession",
+        "Cancel a session; every booked citizen gets an SMS with the reason",
+        _RECEPTION,
+        params=(_SESSION_ID,),
+        body=Content(desk.SessionCancel),
+        responses={
+            200: Reply(
+                "Cancelled (`changed` false: it already was).", Content(desk.SessionChangeOut)
+            ),
+            **_RECEPTION_REFUSALS,
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reception/sessions/{session_id}/move",
+        "moveReceptionSession",
+        "Move a session (and its place); every booked citizen gets an SMS with the new time",
+        _RECEPTION,
+        params=(_SESSION_ID,),
+        body=Content(desk.SessionMove),
+        responses={
+            200: Reply(
+                "Moved (`changed` false: nothing to change).", Content(desk.SessionChangeOut)
+            ),
+            **_RECEPTION_REFUSALS,
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/reception/bookings/{code}",
+        "getBooking",
+        "One booking by its code (phone masked)",
+        _RECEPTION,
+        params=(_BOOKING_CODE,),
+        responses={200: Reply("The booking.", Content(desk.BookingOut)), **problems(401, 404, 429)},
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reception/bookings/{code}/state",
+        "changeBookingState",
+        "Mark a booking attended or no-show, or cancel it (the citizen gets an SMS)",
+        _RECEPTION,
+        params=(_BOOKING_CODE,),
+        body=Content(desk.BookingStateChange),
+        responses={
+            200: Reply("The booking.", Content(desk.BookingOut)),
+            **_RECEPTION_REFUSALS,
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/inbound-messages",
+        "listInboundMessages",
+        "Texts citizens sent, what was understood and answered, newest first (phones masked)",
+        "inbound",
+        query=inbound_schemas.InboundQuery,
+        responses={
+            200: Reply("One page.", Content(inbound_schemas.InboundList)),
+            **problems(400, 401, 429),
+        },
+        security=(BEARER,),
     ),
     # Operations (notifier.web.health)
     Operation(

@@ -75,18 +75,21 @@ def problem(
     return response
 
 
-def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as `{"field": "dossier.due_date", "message": "..."}`, one per bad field."""
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic errors as `{"field": "dossier.due_date", "message": "..."}`, one per bad field.
+
+    `prefix` names where the validated object sits in the request ("payload").
+    """
     errors = []
     for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"])
+        location = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
         errors.append({"field": location or "(body)", "message": error["msg"]})
     return errors
 
 
-def invalid_request(exc: ValidationError) -> ApiProblem:
+def invalid_request(exc: ValidationError, prefix: str = "") -> ApiProblem:
     return ApiProblem(
-        400, "Invalid request", "Some fields are missing or wrong.", validation_errors(exc)
+        400, "Invalid request", "Some fields are missing or wrong.", validation_errors(exc, prefix)
     )
 
 

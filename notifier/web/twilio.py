@@ -1,4 +1,4 @@
-"""Twilio webhooks: delivery status callbacks (and, later, inbound SMS)."""
+"""Twilio webhooks: inbound SMS (answered with TwiML) and delivery status callbacks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import ParamSpec, TypeVar
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
-from notifier import receipts
+from notifier import inbound, receipts
 from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
 
@@ -60,3 +61,24 @@ def status_callback() -> ResponseReturnValue:
     with services().db.transaction() as session:
         receipts.apply_twilio_status(session, sid, status, error_code)
     return Response(status=204)
+
+
+@bp.post("/inbound")
+@twilio_signature_required
+def inbound_sms() -> ResponseReturnValue:
+    """A citizen's text. The reply rides back in the TwiML answer, not as a second message."""
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    sender = request.form.get("From", "")
+    if not sid or not sender:
+        raise ApiProblem(400, "Invalid request", "MessageSid and From are required.")
+    result = inbound.handle(
+        services(),
+        inbound.InboundSms(
+            channel="twilio", phone=sender, text=request.form.get("Body", ""), external_id=sid
+        ),
+        inline=True,
+    )
+    twiml = MessagingResponse()
+    if result.reply_text:
+        twiml.message(result.reply_text)
+    return Response(str(twiml), mimetype="text/xml")

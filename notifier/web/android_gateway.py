@@ -1,0 +1,73 @@
+"""POST /gateways/android/events: webhooks of SMS Gateway for Android (the two-way channel)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from flask.typing import ResponseReturnValue
+
+from notifier import inbound, receipts, signing
+from notifier.schemas.android_gateway import (
+    GatewayEvent,
+    GatewayEventResult,
+    SmsReceived,
+    SmsStatus,
+)
+from notifier.web import guards, jsonbody, services
+from notifier.web.inputs import parse_part
+
+bp = Blueprint("android_gateway", __name__, url_prefix="/gateways/android")
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@bp.post("/events")
+def events() -> ResponseReturnValue:
+    body = guards.signed_body(
+        signing.ANDROID_GATEWAY,
+        services().settings.ANDROID_GATEWAY_WEBHOOK_KEY,
+        "android gateway webhook",
+        MAX_BODY_BYTES,
+    )
+    guards.require_mimetype("application/json")
+    jsonbody.parse_object(body)
+    envelope = jsonbody.validate(GatewayEvent, body)
+    if envelope.event == "sms:received":
+        received = parse_part(SmsReceived, envelope.payload, "payload")
+        result = inbound.handle(
+            services(),
+            inbound.InboundSms(
+                channel="android",
+                phone=received.phoneNumber,
+                text=received.message,
+                external_id=envelope.id,
+            ),
+        )
+        return _answer(
+            GatewayEventResult(
+                id=envelope.id,
+                event=envelope.event,
+                duplicate=result.duplicate,
+                intent=result.intent,
+                outcome=result.outcome,
+                reply_message_id=result.reply.id if result.reply else None,
+            )
+        )
+    if envelope.event in receipts.ANDROID_EVENTS:
+        status = parse_part(SmsStatus, envelope.payload, "payload")
+        with services().db.transaction() as session:
+            message = receipts.apply_android_status(
+                session, envelope.event, status.messageId, status.reason
+            )
+            answer = GatewayEventResult(
+                id=envelope.id,
+                event=envelope.event,
+                message_id=message.id if message else None,
+                status=message.status if message else None,
+            )
+        return _answer(answer)
+    # Pings, MMS, data SMS: acknowledged so the app does not retry them for days.
+    return _answer(GatewayEventResult(id=envelope.id, event=envelope.event, ignored=True))
+
+
+def _answer(result: GatewayEventResult) -> Response:
+    return Response(result.model_dump_json(exclude_none=True), mimetype="application/json")
