@@ -41,10 +41,8 @@ audit: setup
 
 test: setup lint audit
 	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python scripts/ensure_redis.py
-	$(MAKE) --no-print-directory test-sqlite
-	@if $(BIN)/python scripts/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
-		$(MAKE) --no-print-directory test-postgres; \
-	else echo "PostgreSQL does not answer at $(TEST_POSTGRES_URL): suite ran on SQLite only"; fi
+	BIN=$(BIN) TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+		scripts/run_tests.sh $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory faults-short
 
 test-sqlite:

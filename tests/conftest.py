@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from redis import Redis
 from sqlalchemy import text
 
@@ -24,6 +25,10 @@ from tests.support.fake_android_gateway import FakeAndroidGateway
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import WEBHOOK_SECRET
 from tests.support.live import LiveServer, serve
+
+# Speed is measured in bench/, never asserted in tests: no per-example deadline on a shared machine.
+hypothesis_settings.register_profile("notifier", deadline=None)
+hypothesis_settings.load_profile("notifier")
 
 
 @pytest.fixture(scope="session")
