@@ -96,6 +96,10 @@ class Settings:
     CALLBACK_RETRY_HOURS: float = 24.0
     # Two-way SMS (inbound keywords): most replies one number gets in an hour (auto-responders).
     INBOUND_REPLY_LIMIT_PER_HOUR: int = 10
+    # USSD menu: the aggregator's shared secret (empty: not checked) and how long a session's
+    # listed choices and answers are kept in Redis.
+    USSD_SHARED_SECRET: str = ""
+    USSD_STATE_TTL_SECONDS: int = 300
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -193,6 +197,7 @@ class Settings:
                 self.TWILIO_AUTH_TOKEN,
                 self.ANDROID_GATEWAY_PASSWORD,
                 self.ANDROID_GATEWAY_WEBHOOK_KEY,
+                self.USSD_SHARED_SECRET,
             )
             if value
         )

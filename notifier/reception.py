@@ -729,6 +729,22 @@ def set_booking_state(
     return BookingInfo.of(booking, row)
 
 
+def confirmation(
+    session: Session,
+    settings: Settings,
+    booking_id: int,
+    *,
+    language: str = "vi",
+    now: datetime | None = None,
+) -> Message:
+    """The SMS confirming a booking made on a screen (USSD): the text an SMS booking is answered
+    with (`reply_booked`: code, day, time, place). The caller commits, then enqueues it."""
+    booking = session.get_one(Booking, booking_id)
+    return _notice(
+        session, settings, booking, booking.session, "reply_booked", {}, now or utcnow(), language
+    )
+
+
 def normalize_code(code: str) -> str:
     return "".join(clean_input(code).split()).upper()[:16]
 
@@ -904,9 +920,10 @@ def _notice(
     template: str,
     extra: dict[str, Any],
     now: datetime,
+    language: str = "vi",
 ) -> Message:
     """A notice about a booking: urgent and essential (the citizen would come for nothing)."""
-    fields = booking_fields(settings, BookingInfo.of(booking, row), row)
+    fields = booking_fields(settings, BookingInfo.of(booking, row), row, language)
     return msgs.compose(
         session,
         settings,
@@ -916,6 +933,7 @@ def _notice(
         urgent=True,
         essential=True,
         kind="reception",
+        language=language,
         now=now,
         booking_id=booking.id,
     )

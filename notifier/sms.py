@@ -130,10 +130,21 @@ def _vietnamese_fold_table() -> dict[int, str | None]:
 _FOLD_TABLE: Final = _vietnamese_fold_table()
 
 
-def fold(text: str) -> str:
-    """``clean``, then Vietnamese without diacritics (đ -> d); other characters are kept."""
+_NOT_PRINTABLE_ASCII: Final = re.compile(r"[^\x20-\x7e\n]")
+
+
+def fold(text: str, *, ascii_only: bool = False) -> str:
+    """``clean``, then Vietnamese without diacritics (đ -> d); other characters are kept.
+
+    ``ascii_only`` (USSD screens): other letters lose their marks too (é -> e), and whatever has
+    no ASCII form, control characters included, is dropped; line breaks stay.
+    """
     # Removing a stray mark can make a new NFC pair or expose leading whitespace.
-    return _nfc(clean(text).translate(_FOLD_TABLE)).strip()
+    folded = _nfc(clean(text).translate(_FOLD_TABLE)).strip()
+    if not ascii_only:
+        return folded
+    decomposed = unicodedata.normalize("NFKD", folded)
+    return _NOT_PRINTABLE_ASCII.sub("", decomposed).strip()
 
 
 # --- analysis ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ def register_blueprints(app: Flask) -> None:
         openapi,
         reception_api,
         twilio,
+        ussd,
     )
 
     app.register_blueprint(health.bp)
@@ -33,3 +34,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(android_gateway.bp)
     app.register_blueprint(reception_api.bp)
     app.register_blueprint(inbound_api.bp)
+    app.register_blueprint(ussd.bp)

@@ -19,6 +19,7 @@ from notifier.openapi import Content, Operation, Param, Reply, Webhook
 from notifier.schemas import android_gateway as gateway
 from notifier.schemas import inbound as inbound_schemas
 from notifier.schemas import reception as desk
+from notifier.schemas.ussd import UssdForm
 from notifier.web.problems import PROBLEM_MIMETYPE, Problem
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -482,6 +483,35 @@ OPERATIONS: list[Operation] = [
             **problems(400, 401, 429),
         },
         security=(BEARER,),
+    ),
+    # USSD menu (notifier.web.ussd)
+    Operation(
+        "POST",
+        "/ussd",
+        "ussdMenu",
+        "One step of a citizen's USSD session",
+        "ussd",
+        description=(
+            "Called by the USSD aggregator on every step, with the whole path of inputs in "
+            "`text`. When USSD_SHARED_SECRET is set, it must come in `X-USSD-Secret` or in the "
+            "`secret` query parameter. Menu tree: docs/ussd.md."
+        ),
+        body=Content(UssdForm, media_type="application/x-www-form-urlencoded"),
+        params=(
+            Param("X-USSD-Secret", "header", {"type": "string"}, required=False),
+            Param("secret", "query", {"type": "string"}, required=False),
+        ),
+        responses={
+            200: Reply(
+                "The screen: `CON ` (wait for input) or `END ` (the session ends), then ASCII "
+                "text; at most 182 characters.",
+                Content(
+                    schema={"type": "string", "maxLength": 182, "pattern": "^(CON|END) "},
+                    media_type="text/plain",
+                ),
+            ),
+            **problems(400, 403, 413, 415, 429),
+        },
     ),
     # Operations (notifier.web.health)
     Operation(

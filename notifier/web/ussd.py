@@ -1,0 +1,47 @@
+"""POST /ussd: the USSD menu, as aggregators call it (form in, `CON …`/`END …` plain text out)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
+
+from notifier import ussd
+from notifier.schemas.ussd import UssdForm
+from notifier.web import guards, services
+from notifier.web.inputs import parse
+from notifier.web.problems import ApiProblem
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ussd", __name__)
+
+MAX_BODY_BYTES = 64 * 1024
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _check_secret(secret: str) -> None:
+    """403 unless the request carries the shared secret (header, else query parameter)."""
+    guards.refuse_locked_out_client()
+    given = request.headers.get("X-USSD-Secret") or request.args.get("secret") or ""
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        log.warning("USSD request refused: missing or wrong shared secret")
+        guards.authentication_failed()
+        raise ApiProblem(403, "Forbidden", "The USSD shared secret is missing or wrong.")
+
+
+@bp.post("/ussd")
+def menu() -> ResponseReturnValue:
+    request.max_content_length = MAX_BODY_BYTES
+    secret = services().settings.USSD_SHARED_SECRET
+    if secret:
+        _check_secret(secret)
+    else:
+        guards.limit_ip("ussd")
+    guards.require_mimetype(*FORMS)
+    form = parse(UssdForm, request.form.to_dict())
+    call = ussd.UssdRequest(form.sessionId, form.serviceCode, form.phoneNumber, form.text)
+    if ussd.first_request(services(), call):
+        guards.limit_phone("ussd", form.phoneNumber)
+    return Response(ussd.respond(services(), call), mimetype="text/plain")
