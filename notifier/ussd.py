@@ -8,8 +8,9 @@ session instead, so replaying a path never acts twice. `0` goes back, `00` to th
 
 Everything a screen does goes through the domain the SMS keywords use (`reception`,
 `dossier_lookup`, `consent`). Redis keeps, for `USSD_STATE_TTL_SECONDS`, only the rows a list
-screen showed (so a digit picks the row the caller saw, whatever changed since) and the last
-answers (a repeated request gets the same answer and changes nothing).
+screen showed last (so a digit picks the row the caller saw, whatever changed since; forgotten
+rows end the session rather than guess) and the answers given (a repeated request gets the same
+answer and changes nothing).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "back": "0. Quay lại",
         "home": "00. Menu chính",
         "invalid": "Lựa chọn không hợp lệ.",
-        "ended": "Phiên làm việc đã hết hạn. Xin Ông/Bà quay số lại.",
+        "ended": "Phiên làm việc đã kết thúc. Xin Ông/Bà quay số lại.",
         "bad_phone": "Xin lỗi, số điện thoại này không dùng được dịch vụ. Xin liên hệ Bộ phận Một cửa.",
         "dossier_code": "Nhập mã hồ sơ (ví dụ 000.00.31.H26-250714-0001):",
         "dossier_found": "Hồ sơ {code} {status}.",
@@ -145,7 +146,7 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "back": "0. Back",
         "home": "00. Main menu",
         "invalid": "Invalid choice.",
-        "ended": "This session has expired. Please dial again.",
+        "ended": "This session has ended. Please dial again.",
         "bad_phone": "Sorry, this phone number cannot use the service. Please contact the office.",
         "dossier_code": "Enter the dossier code (e.g. 000.00.31.H26-250714-0001):",
         "dossier_found": "Dossier {code} {status}.",
@@ -244,7 +245,7 @@ def walk(call: _Call, inputs: Sequence[str]) -> _Place:
     """Replay the inputs from the main menu."""
     stack: list[_Step] = [_Step(MAIN)]
     language, invalid = LANGUAGES[0], False
-    for index, raw in enumerate(inputs):
+    for raw in inputs:
         part = raw.strip()
         top = stack[-1]
         screen = SCREENS[top.screen]
@@ -260,7 +261,7 @@ def walk(call: _Call, inputs: Sequence[str]) -> _Place:
         elif part in screen.go:
             stack.append(_Step(screen.go[part], top.arg))
         elif screen.pick is not None and _is_choice(part):
-            rows = _shown_rows(call, inputs[:index])
+            rows = _shown_rows(call, top.screen)
             if rows is None:
                 return _Place(tuple(stack), language, over="ended")
             if int(part) <= len(rows):
@@ -465,6 +466,7 @@ class Answer:
     """What the aggregator gets back; `notices` are the SMS to enqueue once committed."""
 
     reply: str
+    screen: str = MAIN
     rows: list[str] | None = None
     notices: list[Message] = field(default_factory=list)
 
@@ -496,7 +498,7 @@ def _answer(call: _Call, inputs: Sequence[str]) -> Answer:
         options.append(call.text("back"))
         if len(place.stack) > 2:
             options.append(call.text("home"))
-    return Answer(screen(body, options, end=view.end), view.rows, view.notices)
+    return Answer(screen(body, options, end=view.end), step.screen, view.rows, view.notices)
 
 
 def respond(services: Services, request: UssdRequest, now: datetime | None = None) -> str:
@@ -519,7 +521,7 @@ def respond(services: Services, request: UssdRequest, now: datetime | None = Non
     )
     ttl = services.settings.USSD_STATE_TTL_SECONDS
     if answer.rows is not None:
-        rows_key = _key("rows", request.session_id, phone, request.text)
+        rows_key = _key("rows", request.session_id, phone, answer.screen)
         _set(services, rows_key, json.dumps(answer.rows), ttl)
     _set(services, reply_key, answer.reply, ttl)
     return answer.reply
@@ -546,9 +548,9 @@ def _key(kind: str, session_id: str, phone: str, path: str) -> str:
     return f"{_KEY_PREFIX}:{kind}:{digest}"
 
 
-def _shown_rows(call: _Call, inputs: Sequence[str]) -> list[str] | None:
-    """The rows the list screen reached by `inputs` showed; None once forgotten."""
-    key = _key("rows", call.request.session_id, call.phone, "*".join(inputs))
+def _shown_rows(call: _Call, screen_name: str) -> list[str] | None:
+    """The rows list screen `screen_name` showed last in this session; None once forgotten."""
+    key = _key("rows", call.request.session_id, call.phone, screen_name)
     stored = _get(call.services, key)
     if stored is None:
         return None

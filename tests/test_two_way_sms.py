@@ -19,7 +19,7 @@ from notifier import api_keys, reception, sms
 from notifier import messages as msgs
 from notifier.models import Booking, ConsentEvent, Contact, InboundMessage, Message
 from notifier.runtime import Services
-from tests.support.conversation import Phone, make_session
+from tests.support.conversation import Phone, bookings, day_and_month, make_session
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 from tests.support.live import LiveServer
@@ -46,17 +46,6 @@ def neighbour(
     live_server: LiveServer, fake_gateway: FakeAndroidGateway, services: Services
 ) -> Phone:
     return Phone("84987654321", "+84987654321", live_server.url, fake_gateway, services)
-
-
-def day_and_month(services: Services, info: reception.SessionInfo) -> tuple[str, str, str]:
-    local = info.starts_at.astimezone(services.settings.tz)
-    weekday = ("Thu 2", "Thu 3", "Thu 4", "Thu 5", "Thu 6", "Thu 7", "Chu nhat")[local.weekday()]
-    return weekday, local.strftime("%d/%m"), local.strftime("%d/%m/%Y")
-
-
-def bookings(services: Services) -> list[Booking]:
-    with services.db.session() as session:
-        return list(session.scalars(select(Booking).order_by(Booking.id)))
 
 
 def inbound_rows(services: Services) -> list[InboundMessage]:

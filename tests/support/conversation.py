@@ -11,8 +11,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import requests
+from sqlalchemy import select
 
 from notifier import reception
+from notifier.models import Booking
 from notifier.runtime import Services
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http
 from tests.support.helpers import run_jobs
@@ -78,3 +80,15 @@ def make_session(
             now=now or min(datetime.now(UTC), starts_at - timedelta(minutes=1)),
         )
         return reception.SessionInfo.of(row)
+
+
+def day_and_month(services: Services, info: reception.SessionInfo) -> tuple[str, str, str]:
+    """A session's start as citizens read it: weekday (folded), dd/mm, dd/mm/yyyy."""
+    local = info.starts_at.astimezone(services.settings.tz)
+    weekday = ("Thu 2", "Thu 3", "Thu 4", "Thu 5", "Thu 6", "Thu 7", "Chu nhat")[local.weekday()]
+    return weekday, local.strftime("%d/%m"), local.strftime("%d/%m/%Y")
+
+
+def bookings(services: Services) -> list[Booking]:
+    with services.db.session() as session:
+        return list(session.scalars(select(Booking).order_by(Booking.id)))
