@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from notifier import ussd
 from notifier.schemas.ussd import UssdForm
 from notifier.web import guards, services
-from notifier.web.inputs import parse
+from notifier.web.inputs import parse_part
 from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def menu() -> ResponseReturnValue:
         guards.limit_ip("ussd")
     if request.content_length or request.mimetype:
         guards.require_mimetype(*FORMS)  # an empty body is an empty form: 400 naming the fields
-    form = parse(UssdForm, request.form.to_dict())
+    form = parse_part(UssdForm, request.form.to_dict(), "")
     call = ussd.UssdRequest(form.sessionId, form.serviceCode, form.phoneNumber, form.text)
     if ussd.first_request(services(), call):
         guards.limit_phone("ussd", form.phoneNumber)
