@@ -96,6 +96,13 @@ class Settings:
     CALLBACK_RETRY_HOURS: float = 24.0
     # Two-way SMS (inbound keywords): most replies one number gets in an hour (auto-responders).
     INBOUND_REPLY_LIMIT_PER_HOUR: int = 10
+    # Staff console (sessions, login throttling, pages, notices)
+    CONSOLE_SESSION_HOURS: int = 12
+    CONSOLE_LOGIN_MAX_FAILURES: int = 5
+    CONSOLE_LOGIN_LOCKOUT_SECONDS: int = 900
+    CONSOLE_PAGE_SIZE: int = 50
+    NOTICE_CSV_MAX_ROWS: int = 10_000
+    NOTICE_CSV_MAX_BYTES: int = 4 * 1024 * 1024
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
