@@ -236,11 +236,10 @@ def read_csv(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, lis
         ) from None
     if not text.strip():
         raise NoticeError("The file is empty.", "Tệp trống.", field="file")
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    # Spreadsheets in Vietnamese locales often save with ";": the header line tells.
+    first_line = text.lstrip().split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
         rows: list[tuple[int, list[str]]] = []

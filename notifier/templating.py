@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
@@ -132,23 +133,29 @@ def render_string(source: str, personalisation: Mapping[str, Any], label: str = 
     """
     if len(source) > MAX_INLINE_TEMPLATE:
         raise TemplateError(f"The text is longer than {MAX_INLINE_TEMPLATE} characters")
+    template, variables = _compile_inline(source)
+    missing = sorted(variables - set(personalisation))
+    if missing:
+        raise MissingPersonalisation(label, missing)
+    try:
+        return template.render(**personalisation).strip()
+    except SecurityError as exc:
+        raise TemplateError(f"The text uses something templates may not: {exc}") from None
+    except (UndefinedError, ValueError, TypeError) as exc:
+        raise TemplateError(f"The text cannot be filled in: {exc}") from None
+
+
+@lru_cache(maxsize=64)
+def _compile_inline(source: str) -> tuple[Template, frozenset[str]]:
+    # A CSV notice renders one body thousands of times: compile it once.
     env = environment()
     try:
-        parsed = env.parse(source)
-        missing = sorted(set(meta.find_undeclared_variables(parsed)) - set(personalisation))
-        if missing:
-            raise MissingPersonalisation(label, missing)
-        return env.from_string(source).render(**personalisation).strip()
+        variables = frozenset(meta.find_undeclared_variables(env.parse(source)))
+        return env.from_string(source), variables
     except TemplateSyntaxError as exc:
         raise TemplateError(
             f"The text has a placeholder error on line {exc.lineno}: {exc.message}"
         ) from None
-    except SecurityError as exc:
-        raise TemplateError(f"The text uses something templates may not: {exc}") from None
-    except (UndefinedError, ValueError, TypeError) as exc:
-        if isinstance(exc, TemplateError):
-            raise
-        raise TemplateError(f"The text cannot be filled in: {exc}") from None
 
 
 def placeholders(source: str) -> list[str]:
