@@ -23,7 +23,7 @@ RESOLVED = ("ready", "returned")
 IN_PROGRESS = ("registered", "received", "processing")
 WAITING_ON_CITIZEN = ("supplement_requested", "fee_required")
 CLOSED_UNRESOLVED = ("not_accepted", "withdrawn", "stopped")
-LEFT_THE_BUILDING = (statuses.SENT, statuses.DELIVERED, statuses.FAILED)
+SESSIONS_AHEAD = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,12 @@ def message_figures(session: Session, settings: Settings, period: Period) -> Mes
     )
 
 
-def session_figures(session: Session, period: Period, tz: ZoneInfo) -> list[SessionFigures]:
+def session_figures(
+    session: Session, period: Period, tz: ZoneInfo, ahead: timedelta = timedelta(0)
+) -> list[SessionFigures]:
+    """Sessions starting in the period, and in the `ahead` days after it."""
     start, end = period.bounds(tz)
+    end += ahead
     rows = session.execute(
         select(
             ReceptionSession.id,
@@ -214,13 +218,13 @@ def session_figures(session: Session, period: Period, tz: ZoneInfo) -> list[Sess
 
 
 def messages_per_day(session: Session, settings: Settings, period: Period) -> list[DayCount]:
-    """Messages created per local day: how many went out and how many failed or were refused."""
+    """Messages created per local day: sent without failing, and failed or refused."""
     start, end = period.bounds(settings.tz)
     day = _local_date(session, Message.created_at, _utc_offset(settings.tz, period)).label("day")
     rows = session.execute(
         select(
             day,
-            _count(Message.sent_at.is_not(None)),
+            _count(and_(Message.sent_at.is_not(None), Message.status != statuses.FAILED)),
             _count(Message.status.in_((statuses.FAILED, statuses.REJECTED))),
         )
         .where(Message.created_at >= start, Message.created_at < end)
@@ -236,7 +240,10 @@ def dashboard(session: Session, settings: Settings, period: Period, today: date)
         period=period,
         dossiers=dossier_figures(session, period, tz, today),
         messages=message_figures(session, settings, period),
-        sessions=session_figures(session, period, tz),
+        # A period ending today would otherwise never show the sessions people are booking.
+        sessions=session_figures(
+            session, period, tz, SESSIONS_AHEAD if period.end >= today else timedelta(0)
+        ),
         per_day=messages_per_day(session, settings, period),
     )
 

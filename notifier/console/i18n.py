@@ -75,6 +75,7 @@ VI: dict[str, str] = {
     "sent": "đã gửi",
     "failed or refused": "lỗi hoặc bị từ chối",
     "Bookings per session": "Lượt đăng ký theo buổi tiếp",
+    "Includes the sessions of the next 14 days.": "Gồm cả các buổi tiếp trong 14 ngày tới.",
     "No reception session in this period.": "Không có buổi tiếp nào trong khoảng thời gian này.",
     "Session": "Buổi",
     "Date": "Ngày",

@@ -223,6 +223,7 @@ def dashboard() -> ResponseReturnValue:
         figures=figures,
         chart=chart(figures.per_day),
         period=period,
+        today=now_day,
         error=error,
         cost_per_segment=services().settings.SMS_COST_PER_SEGMENT_VND,
     )
