@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, select
+from sqlalchemy import Date, Interval, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -259,7 +259,8 @@ def _local_date(session: Session, column: Any, offset: timedelta) -> Any:
     if session.get_bind().dialect.name == "sqlite":
         seconds = int(offset.total_seconds())
         return func.date(column, f"{seconds:+d} seconds")
-    return cast(column + offset, Date)
+    # Typed explicitly: left to inference, the offset would be bound as a UTC timestamp.
+    return cast(column + literal(offset, Interval()), Date)
 
 
 def _as_date(value: Any) -> date:
