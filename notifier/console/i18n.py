@@ -20,6 +20,12 @@ VI: dict[str, str] = {
     "Reception": "Tiếp công dân",
     "New notice": "Gửi thông báo",
     "Simulator": "Giả lập điện thoại",
+    "Development only: what each phone received from the console provider, and a box to answer as that citizen.": (
+        "Chỉ dùng khi phát triển: tin nhắn mỗi số điện thoại nhận được qua kênh console, "
+        "và ô để trả lời thay công dân."
+    ),
+    "Reply as this citizen": "Trả lời thay công dân",
+    "Send as the citizen": "Gửi như công dân",
     "Users": "Người dùng",
     "API keys": "Khóa API",
     "Audit log": "Nhật ký thao tác",

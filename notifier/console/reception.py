@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import abort, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from notifier.console import bp, render
 from notifier.console.pages import day_start, parse_day, today
 from notifier.db import utcnow
-from notifier.models import Booking, ReceptionSession
+from notifier.models import Booking, InboundMessage, Message, ReceptionSession
 from notifier.web import services
 
 
@@ -60,3 +61,55 @@ def reception_day() -> ResponseReturnValue:
             .order_by(ReceptionSession.starts_at, Booking.slot_index)
         ).all()
     return render("reception_day.html", day=day, rows=rows)
+
+
+# --- the phone simulator (console provider only) ----------------------------------------------
+
+
+def simulator_enabled() -> None:
+    if services().settings.SMS_PROVIDER != "console":
+        abort(404)
+
+
+@dataclass(frozen=True)
+class Bubble:
+    at: datetime
+    incoming: bool  # from the citizen
+    text: str
+    status: str | None = None
+
+
+@bp.get("/simulator")
+def simulator() -> ResponseReturnValue:
+    """Every phone the console provider 'sent' to, and one phone's conversation."""
+    simulator_enabled()
+    selected = request.args.get("phone", "").strip()[:64]
+    with services().db.session() as db:
+        latest = func.max(Message.created_at).label("latest")
+        numbers = db.execute(
+            select(Message.phone, latest, func.count())
+            .where(Message.provider == "console")
+            .group_by(Message.phone)
+            .order_by(latest.desc())
+            .limit(100)
+        ).all()
+        bubbles: list[Bubble] = []
+        if selected:
+            sent = db.scalars(
+                select(Message)
+                .where(Message.phone == selected, Message.provider == "console")
+                .order_by(Message.created_at.desc())
+                .limit(100)
+            ).all()
+            received = db.scalars(
+                select(InboundMessage)
+                .where(InboundMessage.phone == selected)
+                .order_by(InboundMessage.received_at.desc())
+                .limit(100)
+            ).all()
+            bubbles = sorted(
+                [Bubble(m.created_at, False, m.body or "", m.status) for m in sent]
+                + [Bubble(i.received_at, True, i.text or "") for i in received],
+                key=lambda bubble: bubble.at,
+            )
+    return render("simulator.html", numbers=numbers, selected=selected, bubbles=bubbles)
