@@ -18,6 +18,7 @@ from flask import request
 from flask.typing import ResponseReturnValue
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from notifier import delivery, notices, templating
 from notifier.console import audit_action, bp, current_user, render, requires
@@ -101,6 +102,37 @@ def notice_new() -> ResponseReturnValue:
     return form_page(request.args.get("mode", "one"))
 
 
+def create_audited(
+    db: Session,
+    content: notices.Content,
+    recipients: list[notices.Recipient],
+    *,
+    bulk: bool,
+    target: str,
+    batch_id: str | None = None,
+    **detail: Any,
+) -> list[Message]:
+    """The notice's messages and its audit entry, in the caller's transaction."""
+    created = notices.create(
+        db,
+        services().settings,
+        content,
+        recipients,
+        urgent=not bulk,
+        essential=not bulk,
+        staff_user_id=current_user().id,
+        batch_id=batch_id,
+    )
+    db.flush()
+    audit_action(
+        db,
+        "notice_sent",
+        target or f"message:{created[0].id}",
+        {"template": content.template, "to": len(created), "batch": batch_id, **detail},
+    )
+    return created
+
+
 def summary(created: list[Message]) -> dict[str, int]:
     return dict(Counter(message.status for message in created))
 
@@ -152,7 +184,6 @@ def notice_session() -> ResponseReturnValue:
             400,
             error=FormError("session_id", "Chọn một buổi tiếp", "Choose a reception session"),
         )
-    user = current_user()
     batch_id = secrets.token_urlsafe(16)
     with svc.db.transaction() as db:
         try:
@@ -161,21 +192,13 @@ def notice_session() -> ResponseReturnValue:
             return form_page("session", 400, error=FormError("session_id", exc.vi, str(exc)))
         if not checked.valid:
             return form_page("session", 400, row_errors=checked.errors, nobody=not checked.errors)
-        created = notices.create(
+        created = create_audited(
             db,
-            svc.settings,
             content,
             checked.valid,
-            urgent=True,
-            essential=True,
-            staff_user_id=user.id,
+            bulk=False,
+            target=f"session:{session_id}",
             batch_id=batch_id,
-        )
-        audit_action(
-            db,
-            "notice_sent",
-            f"session:{session_id}",
-            {"template": content.template, "to": len(created), "batch": batch_id},
         )
     delivery.enqueue_committed(svc, created)
     return render(
@@ -277,26 +300,14 @@ def notice_csv_send(token: str) -> ResponseReturnValue:
     # Checked again: a template or an opt-out may have changed since the report.
     checked = notices.validate_csv(svc.settings, content, stored["csv"].encode())
     with svc.db.transaction() as db:
-        created = notices.create(
+        created = create_audited(
             db,
-            svc.settings,
             content,
             checked.valid,
-            urgent=False,
-            essential=False,
-            staff_user_id=user.id,
+            bulk=True,
+            target=str(stored["filename"] or "csv"),
             batch_id=token,
-        )
-        audit_action(
-            db,
-            "notice_sent",
-            str(stored["filename"] or "csv"),
-            {
-                "template": content.template,
-                "to": len(created),
-                "skipped_rows": len({e.line for e in checked.errors}),
-                "batch": token,
-            },
+            skipped_rows=len({e.line for e in checked.errors}),
         )
     delivery.enqueue_committed(svc, created)
     return render(
