@@ -81,14 +81,13 @@ class Bubble:
 
 @bp.get("/simulator")
 def simulator() -> ResponseReturnValue:
-    """Every phone the console provider 'sent' to, and one phone's conversation."""
+    """Every phone messages went to (the console provider sends nothing), and one conversation."""
     simulator_enabled()
     selected = request.args.get("phone", "").strip()[:64]
     with services().db.session() as db:
         latest = func.max(Message.created_at).label("latest")
         numbers = db.execute(
             select(Message.phone, latest, func.count())
-            .where(Message.provider == "console")
             .group_by(Message.phone)
             .order_by(latest.desc())
             .limit(100)
@@ -97,7 +96,7 @@ def simulator() -> ResponseReturnValue:
         if selected:
             sent = db.scalars(
                 select(Message)
-                .where(Message.phone == selected, Message.provider == "console")
+                .where(Message.phone == selected)
                 .order_by(Message.created_at.desc())
                 .limit(100)
             ).all()
