@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
@@ -217,3 +218,22 @@ def test_admin_manages_users(client: FlaskClient, services: Services) -> None:
 def audit_of(services: Services) -> list[str]:
     with services.db.session() as session:
         return list(session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all())
+
+
+def test_simulator_shows_what_each_phone_received(client: FlaskClient, services: Services) -> None:
+    seed_console_data(services)
+    client, _ = staff_client(services, client, "officer")
+    page = client.get("/simulator").text
+    assert "/simulator?phone=%2B84912345678" in page
+    conversation = client.get("/simulator", query_string={"phone": PHONES[0]}).text
+    assert f"Lien he {PHONES[0]}" in conversation
+
+
+def test_simulator_exists_only_with_the_console_provider(
+    make_app: Any, twilio_settings: dict[str, Any]
+) -> None:
+    app = make_app(**twilio_settings)
+    services: Services = app.extensions["notifier"]
+    client, _ = staff_client(services, app.test_client(), "admin")
+    assert client.get("/simulator").status_code == 404
+    assert "Giả lập điện thoại" not in client.get("/").text
