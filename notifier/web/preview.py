@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -27,6 +27,26 @@ class PreviewIn(BaseModel):
     body: Annotated[str, StringConstraints(max_length=templating.MAX_INLINE_TEMPLATE)] | None = None
     personalisation: Annotated[dict[str, Value], Field(max_length=50)] = Field(default_factory=dict)
     language: Literal["vi", "en"] = "vi"
+
+
+class PreviewOut(BaseModel):
+    """A text as it would be sent, and what it costs."""
+
+    template: str | None
+    language: str
+    text: str = Field(description="Rendered, cleaned, diacritics kept.")
+    body: str = Field(description="What would be sent, after the SMS_DIACRITICS policy.")
+    folded: str = Field(description="Without diacritics, as a basic phone shows it.")
+    policy: str
+    encoding: Literal["GSM-7", "UCS-2"]
+    length: int = Field(description="Septets (GSM-7) or UTF-16 units (UCS-2).")
+    segments: int
+    characters: int
+    parts: list[str] = Field(description="The segments as carriers split `body`.")
+    cost_vnd: int
+    within_limit: bool
+    limit_error: str | None
+    limit_error_vi: str | None
 
 
 def _authenticate() -> None:
@@ -82,7 +102,5 @@ def preview() -> ResponseReturnValue:
         raise ApiProblem(
             400, "Template error", str(exc), [{"field": field, "message": str(exc)}]
         ) from None
-    body: dict[str, Any] = result.to_dict()
-    body["template"] = data.template
-    body["language"] = data.language
-    return jsonify(body)
+    out = PreviewOut(template=data.template, language=data.language, **result.to_dict())
+    return jsonify(out.model_dump(mode="json"))
