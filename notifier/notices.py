@@ -20,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier import messages as msgs
-from notifier import phones, sms, statuses, templating
+from notifier import phones, reception, sms, statuses, templating
 from notifier.config import Settings
 from notifier.db import utcnow
-from notifier.models import Booking, Message, ReceptionSession
+from notifier.models import Message
 
 NOTICE_KIND = "notice"
+# What a notice to a session's bookers may use, besides the office's details.
+SESSION_FIELDS = ("name", "code", "session_number", "date", "weekday", "time", "location", "host")
 PHONE_COLUMNS = frozenset({"phone", "so_dien_thoai", "sdt", "dien_thoai", "mobile", "phone_number"})
 
 
@@ -329,26 +331,21 @@ def session_recipients(
     session: Session, settings: Settings, content: Content, session_id: int
 ) -> Validation:
     """Everyone still booked on a reception session, with their booking details to fill in."""
-    reception = session.get(ReceptionSession, session_id)
-    if reception is None:
-        raise NoticeError("Unknown reception session.", "Không có buổi tiếp này.", "session_id")
-    tz = settings.tz
-    starts = reception.starts_at.astimezone(tz)
-    bookings = session.scalars(
-        select(Booking)
-        .where(Booking.session_id == session_id, Booking.state == "booked")
-        .order_by(Booking.slot_index)
-    ).all()
-    result = Validation(columns=["name", "code", "session_number", "date", "time", "location"])
-    for index, booking in enumerate(bookings, start=1):
+    try:
+        row = reception.get_session(session, session_id)
+        booked = reception.session_bookings(session, session_id, states=(reception.BOOKED,))
+    except reception.ReceptionError:
+        raise NoticeError(
+            "Unknown reception session.", "Không có buổi tiếp này.", "session_id"
+        ) from None
+    result = Validation(columns=[*SESSION_FIELDS])
+    for index, booking in enumerate(booked, start=1):
+        fields = reception.booking_fields(settings, booking, row, content.language)
         values = {
+            **{key: str(value) for key, value in fields.items()},
             "name": booking.name or "",
             "code": booking.code,
-            "session_number": str(reception.number),
-            "date": starts.strftime("%d/%m/%Y"),
-            "time": booking.expected_at.astimezone(tz).strftime("%H:%M"),
-            "location": reception.location,
-            "host": reception.host,
+            "session_number": str(row.number),
         }
         recipient, errors = check_recipient(settings, content, booking.phone, values, index)
         if recipient is None:

@@ -149,9 +149,9 @@ VI: dict[str, str] = {
     ),
     "Personalisation, one per line: name = value": "Thông tin điền vào, mỗi dòng: ten = gia tri",
     "Reception session": "Buổi tiếp công dân",
-    "Each booker's name, code, session_number, date, time, location and host are filled in.": (
-        "Tên, mã đăng ký (code), số buổi (session_number), ngày (date), giờ (time), "
-        "địa điểm (location) và người chủ trì (host) của từng người được điền tự động."
+    "Each booker's name, code, session_number, date, weekday, time, location and host are filled in.": (
+        "Tên (name), mã đăng ký (code), số buổi (session_number), ngày (date), thứ (weekday), "
+        "giờ (time), địa điểm (location) và người chủ trì (host) của từng người được điền tự động."
     ),
     "CSV file (UTF-8): a phone column, then one column per placeholder": (
         "Tệp CSV (UTF-8): một cột số điện thoại, sau đó mỗi cột là một chỗ cần điền"
@@ -208,6 +208,24 @@ VI: dict[str, str] = {
     "No booking.": "Chưa có đăng ký nào.",
     "Send a notice to the bookers": "Gửi thông báo tới người đăng ký",
     "open": "đang mở",
+    "New reception session": "Thêm buổi tiếp công dân",
+    "Starts": "Bắt đầu",
+    "Ends": "Kết thúc",
+    "Minutes per citizen (empty: shared evenly)": "Số phút cho mỗi người (để trống: chia đều)",
+    "Create session": "Tạo buổi tiếp",
+    "Move": "Dời lịch",
+    "Move this session? Every booked citizen gets an SMS with the new time.": (
+        "Dời buổi tiếp này? Mọi người đã đăng ký sẽ nhận tin nhắn báo giờ mới."
+    ),
+    "Move and notify": "Dời lịch và báo tin",
+    "Edit": "Sửa",
+    "Save": "Lưu",
+    "Cancel the session": "Hủy buổi tiếp",
+    "Cancel this session? Every booked citizen gets an SMS with the reason.": (
+        "Hủy buổi tiếp này? Mọi người đã đăng ký sẽ nhận tin nhắn kèm lý do."
+    ),
+    "Reason (sent to the citizens)": "Lý do (gửi tới công dân)",
+    "Cancel and notify": "Hủy và báo tin",
     # admin
     "Role": "Vai trò",
     "Active": "Đang hoạt động",
