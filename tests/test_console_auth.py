@@ -197,14 +197,25 @@ def _posts(ids: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
         "notice_session": ("/notices/new/session", {"session_id": str(ids["session_id"])}),
         "resend": (f"/messages/{ids['failed_id']}/resend", {}),
         "user": ("/users", {"username": "new", "role": "admin", "password": "long enough"}),
+        "session": (
+            "/reception/sessions",
+            {
+                "date": _session_day(ids),
+                "starts": "08:00",
+                "ends": "09:00",
+                "host": "Chủ tịch",
+                "location": "UBND xã",
+                "capacity": "4",
+            },
+        ),
         "api_key": ("/api-keys", {"name": "onestop", "kind": "live"}),
     }
 
 
 ALLOWED = {
     "viewer": set(),
-    "officer": {"notice", "notice_session", "resend"},
-    "admin": {"notice", "notice_session", "resend", "user", "api_key"},
+    "officer": {"notice", "notice_session", "resend", "session"},
+    "admin": {"notice", "notice_session", "resend", "session", "user", "api_key"},
 }
 
 

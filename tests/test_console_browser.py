@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from werkzeug.serving import make_server
 
 from notifier import demo, stats
 from notifier.models import Message
+from notifier.reception import Reception
 from notifier.runtime import Services
 from tests.support.console import PASSWORD, make_staff, seed_console_data
 from tests.support.helpers import ARTIFACTS, run_jobs
@@ -152,6 +154,33 @@ def test_officer_sends_notices_and_checks_the_dashboard(
     assert len(notices) == 19
     assert {m.status for m in notices} == {"delivered"}
 
+    # A reception session created, booked by two citizens, then cancelled: both are told.
+    page.goto("/reception")
+    page.click("text=Thêm buổi tiếp công dân")
+    day = (datetime.now(services.settings.tz) + timedelta(days=5)).date()
+    page.fill("#session-form input[name=date]", day.isoformat())
+    page.fill("#session-form input[name=host]", "Phó Chủ tịch UBND xã")
+    shot(page, "reception-new")
+    page.click("#session-form button[type=submit]")
+    page.wait_for_selector("#cancel-form", state="attached")
+    session_id = int(page.url.rsplit("/", 1)[1])
+    for phone in ("0912000001", "0912000002"):
+        assert Reception(services).book(phone=phone, channel="sms", session_id=session_id).ok
+    page.reload()
+    assert page.locator("#bookings tbody tr").count() == 2
+    page.click("text=Hủy buổi tiếp")
+    page.fill("#cancel-form input[name=reason]", "Lãnh đạo đi họp đột xuất")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-form button[type=submit]")
+    page.wait_for_selector("#bookings")
+    assert page.locator("#cancel-form").count() == 0
+    shot(page, "reception-cancelled")
+    with services.db.session() as session:
+        told = session.scalars(
+            select(Message.phone).where(Message.template == "reception_session_cancelled")
+        ).all()
+    assert sorted(told) == ["+84912000001", "+84912000002"]
+
     # The other pages render and are captured.
     for name, path in [
         ("dossiers", "/dossiers?q=H26"),
@@ -162,6 +191,8 @@ def test_officer_sends_notices_and_checks_the_dashboard(
         ("reception-session", f"/reception/sessions/{ids['session_id']}"),
         ("reception-day", "/reception/day"),
         ("notice-session", "/notices/new?mode=session"),
+        ("simulator", "/simulator?phone=%2B84912000001"),
+        ("audit-forbidden", "/audit"),
     ]:
         page.goto(path)
         assert page.locator("h1").count() == 1, path
