@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from notifier.models import StaffUser
+from notifier.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -72,42 +72,32 @@ def set_password(user: StaffUser, password: str) -> None:
 
 
 class LoginThrottle:
-    """Counts failed logins per username and per client address in Redis.
+    """Counts failed logins per username and per client address (the shared Redis limiter).
 
-    After `max_failures` failures within `window_seconds`, further attempts are refused until
-    the window ends. If Redis is down the throttle lets attempts through (passwords are still
-    checked); the database stays the only thing a login depends on.
+    After `max_failures` failures within `window_seconds`, further attempts are refused. If
+    Redis is down the limiter lets attempts through (passwords are still checked); the database
+    stays the only thing a login depends on.
     """
 
-    def __init__(self, redis: Redis, max_failures: int, window_seconds: int) -> None:
-        self.redis = redis
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
+    USER_SCOPE = "console-login-user"
+    IP_SCOPE = "console-login-ip"
 
-    @staticmethod
-    def _keys(username: str, ip: str) -> tuple[str, str]:
-        return f"login-failures:user:{username.strip().lower()}", f"login-failures:ip:{ip}"
+    def __init__(self, limiter: RateLimiter, max_failures: int, window_seconds: int) -> None:
+        self.limiter = limiter
+        self.spec = f"{max_failures}/{window_seconds} second"
 
     def blocked(self, username: str, ip: str) -> bool:
-        try:
-            counts = self.redis.mget(self._keys(username, ip))
-        except RedisError as exc:
-            log.warning("login throttle unavailable: %s", exc)
-            return False
-        return any(int(count or 0) >= self.max_failures for count in counts)
+        return not (
+            self.limiter.exhausted(self.USER_SCOPE, username.strip().lower(), self.spec).allowed
+            and self.limiter.exhausted(self.IP_SCOPE, ip, self.spec).allowed
+        )
 
     def failed(self, username: str, ip: str) -> None:
-        try:
-            with self.redis.pipeline() as pipe:
-                for key in self._keys(username, ip):
-                    pipe.incr(key)
-                    pipe.expire(key, self.window_seconds, nx=True)
-                pipe.execute()
-        except RedisError as exc:
-            log.warning("login throttle unavailable: %s", exc)
+        self.limiter.hit(self.USER_SCOPE, username.strip().lower(), self.spec)
+        self.limiter.hit(self.IP_SCOPE, ip, self.spec)
 
     def succeeded(self, username: str, ip: str) -> None:
         try:
-            self.redis.delete(self._keys(username, ip)[0])
+            self.limiter.reset(self.USER_SCOPE, username.strip().lower(), self.spec)
         except RedisError as exc:
-            log.warning("login throttle unavailable: %s", exc)
+            log.warning("login throttle not reset, Redis unavailable: %s", exc)

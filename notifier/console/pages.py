@@ -35,7 +35,7 @@ from notifier.web import services
 def throttle() -> staff.LoginThrottle:
     settings = services().settings
     return staff.LoginThrottle(
-        services().redis,
+        services().rate_limiter,
         settings.CONSOLE_LOGIN_MAX_FAILURES,
         settings.CONSOLE_LOGIN_LOCKOUT_SECONDS,
     )
