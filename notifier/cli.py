@@ -11,7 +11,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from notifier import api_keys, reminders, scheduler, staff
+from notifier import api_keys, audit, reminders, scheduler, staff
 from notifier.config import PROJECT_ROOT
 from notifier.phones import mask
 from notifier.runtime import QUEUE_NAMES, Services, current
@@ -127,7 +127,8 @@ def create_staff(username: str, role: str, password: str) -> None:
     """Create a console user."""
     try:
         with current().db.transaction() as session:
-            staff.create_user(session, username, password, role)
+            user = staff.create_user(session, username, password, role)
+            audit.record(session, "cli", "staff_created", f"staff:{user.username}", {"role": role})
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {username}")

@@ -100,6 +100,13 @@ class Settings:
     # listed choices and answers are kept in Redis.
     USSD_SHARED_SECRET: str = ""
     USSD_STATE_TTL_SECONDS: int = 300
+    # Staff console (sessions, login throttling, pages, notices)
+    CONSOLE_SESSION_HOURS: int = 12
+    CONSOLE_LOGIN_MAX_FAILURES: int = 5
+    CONSOLE_LOGIN_LOCKOUT_SECONDS: int = 900
+    CONSOLE_PAGE_SIZE: int = 50
+    NOTICE_CSV_MAX_ROWS: int = 10_000
+    NOTICE_CSV_MAX_BYTES: int = 4 * 1024 * 1024
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -8,7 +8,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, meta
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+)
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.config import PROJECT_ROOT
@@ -111,3 +120,47 @@ def _source(env: SandboxedEnvironment, name: str, language: str) -> str:
     path = _path(env, name, language)
     assert env.loader is not None
     return env.loader.get_source(env, path)[0]
+
+
+MAX_INLINE_TEMPLATE = 2000
+
+
+def render_string(source: str, personalisation: Mapping[str, Any], label: str = "body") -> str:
+    """Render a body typed by staff (``{{ name }}`` placeholders) in the same sandbox.
+
+    Raises ``MissingPersonalisation`` naming the missing variables, ``TemplateError`` when the
+    text is not a valid template.
+    """
+    if len(source) > MAX_INLINE_TEMPLATE:
+        raise TemplateError(f"The text is longer than {MAX_INLINE_TEMPLATE} characters")
+    template, variables = _compile_inline(source)
+    missing = sorted(variables - set(personalisation))
+    if missing:
+        raise MissingPersonalisation(label, missing)
+    try:
+        return template.render(**personalisation).strip()
+    except SecurityError as exc:
+        raise TemplateError(f"The text uses something templates may not: {exc}") from None
+    except (UndefinedError, ValueError, TypeError) as exc:
+        raise TemplateError(f"The text cannot be filled in: {exc}") from None
+
+
+@lru_cache(maxsize=64)
+def _compile_inline(source: str) -> tuple[Template, frozenset[str]]:
+    # A CSV notice renders one body thousands of times: compile it once.
+    env = environment()
+    try:
+        variables = frozenset(meta.find_undeclared_variables(env.parse(source)))
+        return env.from_string(source), variables
+    except TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"The text has a placeholder error on line {exc.lineno}: {exc.message}"
+        ) from None
+
+
+def placeholders(source: str) -> list[str]:
+    """The variables a body typed by staff uses (empty if it is not a valid template)."""
+    try:
+        return sorted(meta.find_undeclared_variables(environment().parse(source)))
+    except TemplateSyntaxError:
+        return []

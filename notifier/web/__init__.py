@@ -13,7 +13,13 @@ def services() -> Services:
     return found
 
 
+def services_of(app: Flask) -> Services:
+    found: Services = app.extensions["notifier"]
+    return found
+
+
 def register_blueprints(app: Flask) -> None:
+    from notifier import console
     from notifier.web import (
         android_gateway,
         dossier_events,
@@ -21,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
         inbound_api,
         notifications,
         openapi,
+        preview,
         reception_api,
         twilio,
         ussd,
@@ -35,3 +42,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reception_api.bp)
     app.register_blueprint(inbound_api.bp)
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(preview.bp)
+    console.init_app(app, services_of(app).settings)

@@ -20,6 +20,7 @@ from notifier.schemas import android_gateway as gateway
 from notifier.schemas import inbound as inbound_schemas
 from notifier.schemas import reception as desk
 from notifier.schemas.ussd import UssdForm
+from notifier.web import preview
 from notifier.web.problems import PROBLEM_MIMETYPE, Problem
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -252,6 +253,25 @@ OPERATIONS: list[Operation] = [
                 headers=_location("The bulk send's progress URL."),
             ),
             **problems(400, 401, 409, 413, 415, 429),
+        },
+        security=(BEARER,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/preview",
+        "previewText",
+        "A text as it would be sent: folded, encoding, segments, cost",
+        _NOTIFICATIONS,
+        description=(
+            "A template and its personalisation, or a body (whose `{{ name }}` placeholders are "
+            "filled from the personalisation). Nothing is sent. A text over the length limit is "
+            "still previewed, with `within_limit: false`. The staff console calls it with its "
+            "session cookie and an `X-CSRFToken` header instead of a key."
+        ),
+        body=Content(preview.PreviewIn),
+        responses={
+            200: Reply("The preview.", Content(preview.PreviewOut)),
+            **problems(400, 401, 413, 415, 429),
         },
         security=(BEARER,),
     ),
