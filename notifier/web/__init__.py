@@ -19,6 +19,7 @@ def register_blueprints(app: Flask) -> None:
         dossier_events,
         health,
         inbound_api,
+        metrics,
         notifications,
         openapi,
         reception_api,
@@ -35,3 +36,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reception_api.bp)
     app.register_blueprint(inbound_api.bp)
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(metrics.bp)
