@@ -370,7 +370,7 @@ def record_sent_batch(
     """`sending` → `sent` for messages a provider accepted: (id, provider, provider_message_id).
 
     The set-based form of `transition` for the one move a worker makes thousands of times a
-    second. Returns the ids that moved (a message the sweep already settled does not).
+    second. Returns the ids that moved from `sending`.
     """
     if not accepted:
         return set()
@@ -417,7 +417,20 @@ def record_sent_batch(
                 statement, {"message_id": mid, "sent_provider": provider, "sent_id": pid}
             ).rowcount
         }
-    # Only what really moved gets its history row (the sweep may have settled a slow one).
+    for mid, provider, pid in accepted:
+        if mid not in moved:
+            # A receipt got here first (the status moved on without us): keep its status and
+            # fill in who sent it. A message the sweep settled meanwhile is left as it is.
+            session.execute(
+                table.update()
+                .where(
+                    table.c.id == mid,
+                    table.c.provider_message_id.is_(None),
+                    table.c.status.in_([statuses.SENT, statuses.DELIVERED, statuses.FAILED]),
+                )
+                .values(provider=provider, provider_message_id=pid)
+            )
+    # Only what really moved gets its history row.
     if moved:
         session.execute(
             insert(MessageStatusEvent),
