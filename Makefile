@@ -58,7 +58,9 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-	$(BIN)/python -m bench
+	@if [ -z "$$BENCH_DATABASE_URL" ] && $(BIN)/python scripts/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
+		BENCH_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m bench; \
+	else $(BIN)/python -m bench; fi
 
 faults: setup
 	$(BIN)/python -m bench.faults

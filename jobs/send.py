@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from rq import get_current_job
+
 from notifier import delivery
 from notifier.runtime import current
 
 
 def send_message(message_id: str) -> str:
     return delivery.send_message(current(), message_id)
+
+
+def send_batch(message_ids: list[str]) -> dict[str, int]:
+    job = get_current_job()
+    return delivery.send_batch(current(), message_ids, priority=job.origin if job else None)

@@ -186,13 +186,11 @@ def forget_phone(phone: str, actor: str) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run a queue worker on the urgent then bulk queues."""
-    from rq.worker import SimpleWorker
+    from notifier.worker import run_worker
 
-    services = current()
-    # One process handling jobs in turn keeps provider HTTP connections and the database pool warm.
-    SimpleWorker(list(services.queues.values()), connection=services.redis).work(
-        burst=burst, with_scheduler=True
-    )
+    # One process keeps provider HTTP connections and the database pool warm across jobs; its
+    # thread pool keeps SEND_CONCURRENCY provider requests in flight.
+    run_worker(current(), burst=burst)
 
 
 @notifier_cli.command("scheduler")

@@ -107,6 +107,17 @@ class Settings:
     CONSOLE_PAGE_SIZE: int = 50
     NOTICE_CSV_MAX_ROWS: int = 10_000
     NOTICE_CSV_MAX_BYTES: int = 4 * 1024 * 1024
+    # Delivery at scale: worker concurrency, batching, provider rate limits, failover, metrics.
+    SEND_CONCURRENCY: int = 64
+    SEND_BATCH_SIZE: int = 200
+    SMS_RATE_LIMITS: str = ""
+    SMS_RATE_LIMIT_MARGIN: float = 0.03
+    RATE_LIMIT_DEFAULT_PAUSE_SECONDS: float = 1.0
+    FAILOVER_WINDOW_SECONDS: int = 60
+    FAILOVER_ERROR_RATE: float = 0.5
+    FAILOVER_MIN_REQUESTS: int = 10
+    FAILOVER_COOLDOWN_SECONDS: float = 30.0
+    METRICS_ENABLED: bool = True
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 

@@ -1,40 +1,81 @@
 """Getting queued messages to the provider: enqueueing, sending once, retrying, sweeping.
 
 The database is the source of truth. A message row is committed before its job is enqueued, a
-job carries only the message id and sends only what it can claim, so a lost or repeated job never
+job carries only message ids and sends only what it can claim, so a lost or repeated job never
 loses or doubles an SMS. No database transaction is held open across a provider call.
+
+At scale, a job carries a batch of ids (`SEND_BATCH_SIZE`) and a worker keeps many provider
+requests in flight (`SEND_CONCURRENCY` threads sharing the provider adapters' persistent HTTP
+connections). A batch is claimed in small chunks, only as fast as the shared rate limiter hands
+out send slots, and outcomes are recorded a few at a time in short transactions; each message
+keeps its own status, attempts and retries. A bulk batch checks the urgent queue as it goes and,
+when urgent work waits, finishes what it has in flight and puts the rest of its ids back at the
+front of the bulk queue, so a broadcast never holds up a reply for long.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from queue import Empty, SimpleQueue
 
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, get_current_job
+from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from notifier import consent, statuses
+from notifier.config import Settings
 from notifier.db import utcnow
-from notifier.messages import claim_for_sending, defer_if_quiet, transition
+from notifier.failover import Failover, Route
+from notifier.messages import claim_batch, defer_if_quiet, record_sent_batch, transition
+from notifier.metrics import MetricsBuffer
 from notifier.models import Message
 from notifier.phones import mask
 from notifier.providers import (
     OutboundSms,
+    PermanentProviderError,
+    Provider,
     ProviderError,
+    RateLimitedProviderError,
     ReconcilableProvider,
+    RetryableProviderError,
     SendResult,
     SentRecord,
 )
 from notifier.quiet_hours import quiet_until
-from notifier.runtime import Services
+from notifier.runtime import URGENT_QUEUE, Services
+from notifier.sendrate import SendRateLimiter, parse_rates
 
 log = logging.getLogger(__name__)
 
-SEND_JOB = "jobs.send.send_message"
+SEND_JOB = "jobs.send.send_message"  # one message (jobs enqueued before batching still run)
+SEND_BATCH_JOB = "jobs.send.send_batch"
+# message id -> id of the job that carries it, so the sweeper can tell a lost job from a slow one
+JOBS_KEY = "notifier:send:jobs"
+JOB_TIMEOUT = 3600  # a bulk batch under a slow provider's rate limit may take minutes
+CLAIM_CHUNK = 100  # most messages claimed in one UPDATE
+CLAIM_MIN = 16  # fewest worth a transaction (unless that is all that is left)
+URGENT_CHECK_EVERY = 0.05  # seconds between looks at the urgent queue from a bulk batch
+URGENT_HORIZON = 5.0  # an urgent message may reserve its rate-limit slot this far ahead
+HEARTBEAT_EVERY = 10.0  # seconds between heartbeats of a running send job
+STALE_AFTER = timedelta(seconds=60)  # a started job silent this long died with its worker
+_PENDING_JOB_STATUSES = {
+    JobStatus.QUEUED,
+    JobStatus.SCHEDULED,
+    JobStatus.STARTED,
+    JobStatus.DEFERRED,
+}
 
 
 @dataclass(frozen=True)
@@ -49,10 +90,8 @@ class Queued:
     def of(cls, message: Message) -> Queued:
         return cls(message.id, message.priority, message.attempts)
 
-    @property
-    def job_id(self) -> str:
-        # One job id per attempt: a re-enqueued message never clobbers a job already in flight.
-        return f"send-{self.id}-{self.attempts}"
+
+# -- enqueueing --------------------------------------------------------------------------------
 
 
 def enqueue(services: Services, items: Sequence[Queued]) -> int:
@@ -60,20 +99,7 @@ def enqueue(services: Services, items: Sequence[Queued]) -> int:
 
     Redis being down is not an error here: the sweeper re-enqueues what is still queued.
     """
-    if not items:
-        return 0
-    try:
-        with services.redis.pipeline() as pipe:
-            for priority in {item.priority for item in items}:
-                services.queue(priority).enqueue_many(
-                    [_job_data(item) for item in items if item.priority == priority],
-                    pipeline=pipe,
-                )
-            pipe.execute()
-    except RedisError as exc:
-        log.warning("queue unavailable, %d message(s) wait for the sweeper: %s", len(items), exc)
-        return 0
-    return len(items)
+    return _enqueue(services, items)
 
 
 def enqueue_committed(services: Services, messages: Iterable[Message]) -> int:
@@ -81,95 +107,588 @@ def enqueue_committed(services: Services, messages: Iterable[Message]) -> int:
     return enqueue(services, [Queued.of(m) for m in messages if m.status == statuses.QUEUED])
 
 
-def _job_data(item: Queued) -> EnqueueData:
+def _enqueue(
+    services: Services,
+    items: Sequence[Queued],
+    delay: timedelta | None = None,
+    at_front: bool = False,
+) -> int:
+    if not items:
+        return 0
+    by_priority: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        by_priority[item.priority].append(item.id)
+    size = max(1, services.settings.SEND_BATCH_SIZE)
+    try:
+        with services.redis.pipeline() as pipe:
+            for priority, ids in by_priority.items():
+                queue = services.queue(priority)
+                for start in range(0, len(ids), size):
+                    chunk = ids[start : start + size]
+                    job_id = f"send-{uuid.uuid4().hex}"
+                    if delay is not None and delay > timedelta(0):
+                        queue.enqueue_in(
+                            delay, SEND_BATCH_JOB, chunk, pipeline=pipe, **_job_options(job_id)
+                        )
+                    else:
+                        queue.enqueue_many([_job_data(chunk, job_id, at_front)], pipeline=pipe)
+                    pipe.hset(JOBS_KEY, mapping=dict.fromkeys(chunk, job_id))
+            pipe.execute()
+    except RedisError as exc:
+        log.warning("queue unavailable, %d message(s) wait for the sweeper: %s", len(items), exc)
+        return 0
+    return len(items)
+
+
+def _job_options(job_id: str) -> dict[str, object]:
+    return {
+        "job_id": job_id,
+        "job_timeout": JOB_TIMEOUT,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 86400,
+    }
+
+
+def _job_data(ids: list[str], job_id: str, at_front: bool) -> EnqueueData:
     return Queue.prepare_data(
-        SEND_JOB,
-        args=(item.id,),
-        job_id=item.job_id,
+        SEND_BATCH_JOB,
+        args=(ids,),
+        job_id=job_id,
+        timeout=JOB_TIMEOUT,
         result_ttl=600,
         failure_ttl=7 * 86400,
-        description=f"send message {item.id}",
+        at_front=at_front,
+        description=f"send {len(ids)} message(s)",
     )
+
+
+def schedule_retry(services: Services, item: Queued, delay: timedelta) -> None:
+    """Enqueue `item` again after `delay` (at once when the delay is not positive)."""
+    _enqueue(services, [item], delay=delay)
+
+
+# -- the process-wide sending machinery ------------------------------------------------------
+
+
+class SendPool:
+    """Per process: the bounded thread pool, the shared rate limiter, failover and metrics."""
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        self.concurrency = max(1, settings.SEND_CONCURRENCY)
+        self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="notifier-send")
+        self.limiter = SendRateLimiter(
+            services.redis,
+            parse_rates(settings.SMS_RATE_LIMITS),
+            margin=settings.SMS_RATE_LIMIT_MARGIN,
+        )
+        self.failover = Failover(services)
+        self.metrics = MetricsBuffer(services.redis)
+        # Set when the worker is asked to stop: batches put their unclaimed ids back and return.
+        self.stopping = threading.Event()
+
+    def flush(self, force: bool = False) -> None:
+        try:
+            self.metrics.flush(force)
+            self.failover.flush()
+        except RedisError as exc:
+            log.warning("could not write delivery metrics: %s", exc)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.executor.shutdown(wait=True)
+
+
+_pools: dict[int, SendPool] = {}
+_pools_lock = threading.Lock()
+
+
+def send_pool(services: Services) -> SendPool:
+    """The process's SendPool for `services` (built on first use)."""
+    with _pools_lock:
+        pool = _pools.get(id(services))
+        if pool is None:
+            pool = _pools[id(services)] = SendPool(services)
+            services.on_close(lambda: close_pool(services))
+        return pool
+
+
+def stop_sending(services: Services) -> None:
+    """Ask running batches to wrap up (the worker is stopping)."""
+    with _pools_lock:
+        pool = _pools.get(id(services))
+    if pool is not None:
+        pool.stopping.set()
+
+
+def close_pool(services: Services) -> None:
+    with _pools_lock:
+        pool = _pools.pop(id(services), None)
+    if pool is not None:
+        pool.close()
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker has claimed (`sending`), as plain values."""
+
+    id: str
+    phone: str
+    body: str
+    segments: int
+    attempt: int
+    priority: str
+    bound: str | None  # provider chosen at creation (a reply goes back the way it came)
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    route: Route
+    result: SendResult | None = None
+    error: ProviderError | None = None
+    seconds: float = 0.0
 
 
 def send_message(services: Services, message_id: str) -> str:
     """Send one message if it is still queued. Returns the message's status afterwards."""
-    with services.db.transaction() as session:
-        if defer_if_quiet(session, services.settings, message_id):
-            return statuses.DEFERRED
-        message = claim_for_sending(session, message_id)
-        if message is None:
-            current = session.get(Message, message_id)
-            return current.status if current else "missing"
-        outbound = OutboundSms(message.id, message.phone, message.body or "", message.segments)
-        attempt = message.attempts
-        # A message may be bound to a provider when created (a reply goes back through the
-        # channel it came in on); otherwise the configured one sends it.
-        provider_name = message.provider
-
-    provider = services.provider(provider_name)
-    try:
-        result = provider.send(outbound)
-    except ProviderError as exc:
-        if exc.ambiguous:
-            # It may have been accepted: never resend blindly. The message stays `sending` and
-            # the sweep settles it against the provider's own record (`reconcile_stuck`).
-            log.warning("message %s outcome unknown via %s: %s", message_id, provider.name, exc)
-            return statuses.SENDING
-        return _record_failure(services, message_id, provider.name, attempt, exc)
-    return _record_sent(services, message_id, provider.name, result)
+    run = _Batch(services, [message_id], yield_to_urgent=False)
+    run.run()
+    if message_id in run.final:
+        return run.final[message_id]
+    with services.db.session() as session:
+        current = session.get(Message, message_id)
+        return current.status if current else "missing"
 
 
-def _record_sent(services: Services, message_id: str, provider: str, result: SendResult) -> str:
-    # The row is locked: a delivery receipt may be arriving for it at this very moment.
-    with services.db.transaction() as session:
-        message = session.get_one(Message, message_id, with_for_update=True)
-        message.provider = provider
-        message.provider_message_id = result.provider_message_id
-        transition(session, message, statuses.SENT, source=provider)
-        if result.status == statuses.DELIVERED:
-            transition(session, message, statuses.DELIVERED, source=provider)
-        log.info(
-            "message %s %s via %s to %s", message_id, message.status, provider, mask(message.phone)
+def send_batch(
+    services: Services, message_ids: Sequence[str], priority: str | None = None
+) -> dict[str, int]:
+    """Send the still-queued messages among `message_ids`; counts of what became of them.
+
+    `priority` is the queue the batch came from: a bulk batch makes way for urgent work.
+    """
+    run = _Batch(services, message_ids, yield_to_urgent=priority != URGENT_QUEUE)
+    run.priority = priority
+    run.run()
+    return dict(Counter(run.final.values()))
+
+
+@dataclass
+class _Batch:
+    """One batch of ids: claim in chunks, keep up to SEND_CONCURRENCY requests in flight.
+
+    The calling thread claims and dispatches; provider calls run in the pool's threads; a
+    recorder thread writes outcomes in batches, so a slow commit never stalls sending.
+    """
+
+    services: Services
+    ids: Sequence[str]
+    yield_to_urgent: bool
+    final: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pool = send_pool(self.services)
+        self.pending: deque[str] = deque(dict.fromkeys(self.ids))
+        self.ready: deque[tuple[Claimed, Route]] = deque()
+        self.in_flight = 0
+        self.completions: SimpleQueue[Future[Outcome]] = SimpleQueue()
+        self.claim_size = CLAIM_CHUNK
+        self.slot_at = 0.0  # monotonic time before which no rate-limit slot is worth asking for
+        self.urgent_checked_at = 0.0
+        self.beat_at = time.monotonic()
+        self.yielding = False
+        self.priority: str | None = None
+        self.recorder = _Recorder(self)
+
+    def run(self) -> None:
+        self.recorder.start()
+        try:
+            while (self.pending and not self.yielding) or self.ready or self.in_flight:
+                self._check_urgent()
+                self._fill()
+                self._collect()
+                self.pool.flush()
+                self._heartbeat()
+        except BaseException:
+            self._drain()
+            raise
+        finally:
+            self.recorder.close()
+            self.pool.flush(force=True)
+        if self.pending:
+            # Put the unclaimed rest back, ahead of other bulk work, then let urgent work run.
+            items = [Queued(i, self.priority or "bulk", 0) for i in self.pending]
+            _enqueue(self.services, items, at_front=True)
+            log.info("batch yields: %d message(s) put back in the queue", len(items))
+
+    # -- stages --------------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Tell the sweeper this job is alive (a killed worker's job goes silent)."""
+        now = time.monotonic()
+        if now - self.beat_at < HEARTBEAT_EVERY:
+            return
+        self.beat_at = now
+        job = get_current_job()
+        if job is not None:
+            with contextlib.suppress(RedisError):
+                job.heartbeat(utcnow(), JOB_TIMEOUT + 60, xx=True)
+
+    def _check_urgent(self) -> None:
+        if self.yielding or not self.pending:
+            return
+        if self.pool.stopping.is_set():
+            self.yielding = True
+            return
+        if not self.yield_to_urgent or self.priority == URGENT_QUEUE:
+            return
+        now = time.monotonic()
+        if now - self.urgent_checked_at < URGENT_CHECK_EVERY:
+            return
+        self.urgent_checked_at = now
+        try:
+            self.yielding = bool(self.services.queue(URGENT_QUEUE).count)
+        except RedisError:
+            self.yielding = False
+
+    def _fill(self) -> None:
+        if self.ready:
+            self._submit_ready()
+        if self.yielding or not self.pending or time.monotonic() < self.slot_at:
+            return
+        free = self.pool.concurrency - self.in_flight - len(self.ready)
+        # Claim ahead a little, in chunks worth a transaction, so slots never wait for a claim.
+        want = min(len(self.pending), self.claim_size, free + self.pool.concurrency // 4)
+        enough = min(CLAIM_MIN, self.pool.concurrency // 4, len(self.pending), self.claim_size)
+        if want <= 0 or want < max(1, enough):
+            return
+        chunk = [self.pending.popleft() for _ in range(want)]
+        settings = self.services.settings
+        with self.services.db.transaction() as session:
+            deferred: set[str] = set()
+            if quiet_until(utcnow(), settings.quiet_hours, settings.tz) is not None:
+                # A backlog drained late must not wake citizens: bulk waits for the morning.
+                deferred = {i for i in chunk if defer_if_quiet(session, settings, i)}
+            messages = claim_batch(session, [i for i in chunk if i not in deferred])
+            claimed = [
+                Claimed(m.id, m.phone, m.body or "", m.segments, m.attempts, m.priority, m.provider)
+                for m in messages
+            ]
+        got = {c.id for c in claimed}
+        self.recorder.forget([i for i in chunk if i not in got])
+        for c in claimed:
+            self.priority = self.priority or c.priority
+            route = Route(c.bound) if c.bound else self.pool.failover.route()
+            self.ready.append((c, route))
+        self._submit_ready()
+
+    def _submit_ready(self) -> None:
+        now = time.monotonic()
+        if now < self.slot_at:
+            return
+        free = self.pool.concurrency - self.in_flight
+        waiting = [self.ready.popleft() for _ in range(min(free, len(self.ready)))]
+        if not waiting:
+            return
+        groups: dict[str, list[tuple[Claimed, Route]]] = defaultdict(list)
+        for entry in waiting:
+            groups[entry[1].provider].append(entry)
+        left: list[tuple[Claimed, Route]] = []
+        for name, entries in groups.items():
+            try:
+                provider = self.services.provider(name)
+            except ValueError as exc:
+                error = PermanentProviderError("provider_not_configured", str(exc))
+                self.recorder.put([Outcome(c, r, error=error) for c, r in entries])
+                continue
+            urgent = entries[0][0].priority == URGENT_QUEUE
+            try:
+                reservation = self.pool.limiter.reserve(
+                    name,
+                    _sender(provider),
+                    [c.segments for c, _ in entries],
+                    horizon=URGENT_HORIZON if urgent else None,
+                )
+            except RedisError as exc:
+                log.warning("rate limiter unavailable, sending unthrottled: %s", exc)
+                reservation = None
+            delays = reservation.delays if reservation else [0.0] * len(entries)
+            for (claimed, route), delay in zip(entries, delays, strict=False):
+                self.pool.metrics.wait(name, delay)
+                future = self.pool.executor.submit(_send_one, provider, claimed, route, delay)
+                self.in_flight += 1
+                future.add_done_callback(self.completions.put)
+            left.extend(entries[len(delays) :])
+            if reservation is not None and len(delays) < len(entries):
+                self.slot_at = now + max(reservation.retry_in, 0.005)
+        if left:
+            self.ready.extendleft(reversed(left))
+            # Rate limited: claim only about as many as the limiter lets through per horizon.
+            self.claim_size = max(1, len(waiting) - len(left))
+        else:
+            self.claim_size = min(CLAIM_CHUNK, self.claim_size * 2)
+
+    def _collect(self) -> None:
+        if not self.in_flight:
+            if self.ready:
+                time.sleep(min(max(self.slot_at - time.monotonic(), 0.001), 0.05))
+            return
+        timeout = 0.05
+        if self.ready:
+            timeout = min(max(self.slot_at - time.monotonic(), 0.001), 0.05)
+        try:
+            futures = [self.completions.get(timeout=timeout)]
+        except Empty:
+            return
+        with contextlib.suppress(Empty):
+            while True:
+                futures.append(self.completions.get_nowait())
+        self.in_flight -= len(futures)
+        outcomes = [future.result() for future in futures]
+        for outcome in outcomes:
+            self._observe(outcome)
+        self.recorder.put(outcomes)
+
+    def _drain(self) -> None:
+        """After an error (database gone, say): still record what the provider already answered."""
+        try:
+            while self.in_flight:
+                self._collect()
+        except Exception:
+            log.exception("could not collect %d provider answer(s)", self.in_flight)
+
+    def _observe(self, outcome: Outcome) -> None:
+        """Metrics, failover health and 429 pauses, as soon as an answer is in."""
+        name = outcome.route.provider
+        error = outcome.error
+        throttled = isinstance(error, RateLimitedProviderError)
+        kind = (
+            "sent"
+            if error is None
+            else "rate_limited"
+            if throttled
+            else "retryable"
+            if error.retryable
+            else "permanent"
         )
-        return message.status
+        self.pool.metrics.request(name, kind, outcome.seconds)
+        provider_failed = error is not None and error.retryable and not throttled
+        if outcome.route.probe:
+            self.pool.failover.probe_result(not provider_failed)
+        else:
+            self.pool.failover.record(name, not provider_failed)
+        if throttled:
+            assert error is not None
+            pause = error.retry_after or self.services.settings.RATE_LIMIT_DEFAULT_PAUSE_SECONDS
+            try:
+                self.pool.limiter.pause(name, _sender(self.services.provider(name)), pause)
+            except RedisError as exc:
+                log.warning("could not pause the rate limiter: %s", exc)
+
+
+_STOP = object()
+
+
+class _Recorder(threading.Thread):
+    """Writes a batch's outcomes to the database, as many per transaction as have piled up."""
+
+    def __init__(self, batch: _Batch) -> None:
+        super().__init__(name="notifier-record", daemon=True)
+        self.batch = batch
+        self.services = batch.services
+        self.inbox: SimpleQueue[object] = SimpleQueue()
+        self.done_ids: list[str] = []
+        self.error: BaseException | None = None
+
+    def put(self, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            self.inbox.put(outcomes)
+
+    def forget(self, ids: list[str]) -> None:
+        """Ids that needed nothing (already sent or gone): drop them from the job index."""
+        if ids:
+            self.inbox.put(ids)
+
+    def close(self) -> None:
+        self.inbox.put(_STOP)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        stop = False
+        while not stop:
+            items = [self.inbox.get()]
+            with contextlib.suppress(Empty):
+                while len(items) < 64:
+                    items.append(self.inbox.get_nowait())
+            outcomes: list[Outcome] = []
+            for item in items:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, list) and item and isinstance(item[0], Outcome):
+                    outcomes += item
+                elif isinstance(item, list):
+                    self.done_ids += item
+            if self.error is not None:
+                continue  # keep draining so close() returns; the first error is raised there
+            try:
+                if outcomes:
+                    self._record(outcomes)
+                if stop or len(self.done_ids) >= 500:
+                    self._forget()
+            except BaseException as exc:
+                log.exception("could not record %d outcome(s)", len(outcomes))
+                self.error = exc
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        retries: dict[tuple[str, float], list[Queued]] = defaultdict(list)
+        settings = self.services.settings
+        reroute = self.batch.pool.failover.reroutes()
+        now = utcnow()
+        final = self.batch.final
+        plain = [o for o in outcomes if o.result is not None and o.result.status == statuses.SENT]
+        others = [
+            o for o in outcomes if not (o.result is not None and o.result.status == statuses.SENT)
+        ]
+        with self.services.db.transaction() as session:
+            moved = record_sent_batch(
+                session,
+                [
+                    (o.claimed.id, o.route.provider, o.result.provider_message_id)
+                    for o in plain
+                    if o.result
+                ],
+                now,
+            )
+            final.update((o.claimed.id, statuses.SENT) for o in plain if o.claimed.id in moved)
+            rows = (
+                session.scalars(
+                    # Locked: a delivery receipt may be arriving for one of them right now.
+                    select(Message)
+                    .where(Message.id.in_([o.claimed.id for o in others]))
+                    .with_for_update()
+                ).all()
+                if others
+                else []
+            )
+            by_id = {m.id: m for m in rows}
+            for outcome in others:
+                message = by_id[outcome.claimed.id]
+                if outcome.error is None:
+                    _record_sent(session, message, outcome)
+                else:
+                    delay = _record_failure(session, message, outcome, settings, reroute, now)
+                    if delay is not None:
+                        retries[(message.priority, delay.total_seconds())].append(
+                            Queued.of(message)
+                        )
+                final[message.id] = message.status
+        for (_, seconds), items in retries.items():
+            _enqueue(self.services, items, delay=timedelta(seconds=seconds))
+        self.done_ids += [
+            o.claimed.id for o in outcomes if final.get(o.claimed.id) != statuses.QUEUED
+        ]
+
+    def _forget(self) -> None:
+        """Drop finished ids from the job index (retried ones were re-indexed to their new job)."""
+        done, self.done_ids = self.done_ids, []
+        if not done:
+            return
+        try:
+            self.services.redis.hdel(JOBS_KEY, *done)
+        except RedisError as exc:
+            log.warning("could not update the job index: %s", exc)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _sender(provider: Provider) -> str:
+    return str(getattr(provider, "sender", "") or "")
+
+
+def _send_one(provider: Provider, claimed: Claimed, route: Route, delay: float) -> Outcome:
+    """Runs in a pool thread: wait for the reserved slot, then one provider request."""
+    if delay > 0:
+        time.sleep(delay)
+    outcome = Outcome(claimed, route)
+    started = time.perf_counter()
+    try:
+        outcome.result = provider.send(
+            OutboundSms(claimed.id, claimed.phone, claimed.body, claimed.segments)
+        )
+    except ProviderError as exc:
+        outcome.error = exc
+    except Exception as exc:
+        # An adapter bug must not leave the message stuck in `sending`.
+        log.exception("provider %s raised unexpectedly for message %s", route.provider, claimed.id)
+        outcome.error = RetryableProviderError("provider_error", repr(exc)[:200])
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _record_sent(session: Session, message: Message, outcome: Outcome) -> None:
+    assert outcome.result is not None
+    provider = outcome.route.provider
+    message.provider = provider
+    message.provider_message_id = outcome.result.provider_message_id
+    transition(session, message, statuses.SENT, source=provider)
+    if outcome.result.status == statuses.DELIVERED:
+        transition(session, message, statuses.DELIVERED, source=provider)
+    log.debug(
+        "message %s %s via %s to %s", message.id, message.status, provider, mask(message.phone)
+    )
 
 
 def _record_failure(
-    services: Services, message_id: str, provider: str, attempt: int, exc: ProviderError
-) -> str:
-    settings = services.settings
-    retry = exc.retryable and attempt < settings.SEND_MAX_ATTEMPTS
-    now = utcnow()
-    with services.db.transaction() as session:
-        message = session.get_one(Message, message_id, with_for_update=True)
+    session: Session,
+    message: Message,
+    outcome: Outcome,
+    settings: Settings,
+    reroute: bool,
+    now: datetime,
+) -> timedelta | None:
+    """Put the message back in the queue (returns the delay) or fail it (returns None)."""
+    exc = outcome.error
+    assert exc is not None
+    provider = outcome.route.provider
+    attempt = outcome.claimed.attempt
+    if exc.ambiguous:
+        # It may have been accepted: never resend blindly. The message stays `sending` and the
+        # sweep settles it against the provider's own record (`reconcile_stuck`).
+        log.warning("message %s outcome unknown via %s: %s", message.id, provider, exc)
         message.provider = provider
-        if retry:
-            delay = retry_delay(attempt, settings.SEND_RETRY_BASE_SECONDS, exc.retry_after)
-            message.next_attempt_at = now + delay
-            transition(
-                session, message, statuses.QUEUED, source=provider, detail=exc.detail or exc.reason
-            )
-        else:
-            reason = "provider_unavailable" if exc.retryable else exc.reason
-            transition(
-                session, message, statuses.FAILED, source=provider, reason=reason, detail=exc.detail
-            )
-            if exc.reason == "opted_out":
-                consent.opt_out(session, message.phone, channel=provider, now=now)
-        queued = Queued.of(message)
-        status = message.status
+        return None
+    retry = exc.retryable and attempt < settings.SEND_MAX_ATTEMPTS
     log.warning(
         "message %s attempt %d via %s failed (%s): %s",
-        message_id,
+        message.id,
         attempt,
         provider,
         "retry" if retry else "final",
         exc,
     )
-    if retry:
-        schedule_retry(services, queued, delay)
-    return status
+    if not retry:
+        message.provider = provider
+        reason = "provider_unavailable" if exc.retryable else exc.reason
+        transition(
+            session, message, statuses.FAILED, source=provider, reason=reason, detail=exc.detail
+        )
+        if exc.reason == "opted_out":
+            consent.opt_out(session, message.phone, channel=provider, now=now)
+        return None
+    if reroute and not outcome.claimed.bound and not isinstance(exc, RateLimitedProviderError):
+        delay = timedelta(0)  # the fallback provider takes it at once
+    else:
+        delay = retry_delay(attempt, settings.SEND_RETRY_BASE_SECONDS, exc.retry_after)
+    message.next_attempt_at = now + delay
+    transition(session, message, statuses.QUEUED, source=provider, detail=exc.detail or exc.reason)
+    return delay
 
 
 def retry_delay(attempt: int, base_seconds: float, retry_after: float | None = None) -> timedelta:
@@ -180,16 +699,7 @@ def retry_delay(attempt: int, base_seconds: float, retry_after: float | None = N
     return timedelta(seconds=min(seconds, 3600))
 
 
-def schedule_retry(services: Services, item: Queued, delay: timedelta) -> None:
-    if delay <= timedelta(0):
-        enqueue(services, [item])
-        return
-    try:
-        services.queue(item.priority).enqueue_in(
-            delay, SEND_JOB, item.id, job_id=item.job_id, result_ttl=600, failure_ttl=7 * 86400
-        )
-    except RedisError as exc:
-        log.warning("could not schedule retry of %s, the sweeper will: %s", item.id, exc)
+# -- sweeping ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -215,7 +725,7 @@ def sweep(services: Services, now: datetime | None = None, limit: int = 5000) ->
             .limit(limit)
         ).all()
     stale = [Queued(*row) for row in rows]
-    lost = _without_live_jobs(services, stale)
+    lost = _without_live_jobs(services, stale, now)
     requeued = enqueue(services, lost)
     if released or requeued:
         log.info("sweep: %d released from quiet hours, %d re-enqueued", released, requeued)
@@ -375,8 +885,32 @@ def _release_deferred(services: Services, now: datetime, limit: int) -> int:
     return len(items)
 
 
-def _without_live_jobs(services: Services, items: Sequence[Queued]) -> list[Queued]:
-    live = services.live_jobs([item.job_id for item in items])
-    if live is None:
+def _alive(job: Job | None, now: datetime) -> bool:
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status not in _PENDING_JOB_STATUSES:
+        return False
+    beat = job.last_heartbeat or job.started_at
+    if status == JobStatus.STARTED and beat is not None:
+        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
+        return now - beat <= STALE_AFTER
+    return True
+
+
+def _without_live_jobs(services: Services, items: Sequence[Queued], now: datetime) -> list[Queued]:
+    if not items:
         return []
-    return [item for item in items if item.job_id not in live]
+    try:
+        job_ids = services.redis.hmget(JOBS_KEY, [item.id for item in items])
+        known = sorted({_text(j) for j in job_ids if j})
+        jobs = Job.fetch_many(known, connection=services.redis) if known else []
+    except RedisError as exc:
+        log.warning("sweep cannot reach the queue: %s", exc)
+        return []
+    live = {job_id for job_id, job in zip(known, jobs, strict=True) if _alive(job, now)}
+    return [
+        item
+        for item, job_id in zip(items, job_ids, strict=True)
+        if job_id is None or _text(job_id) not in live
+    ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import String, Table, bindparam, column, func, insert, select, update, values
 from sqlalchemy.orm import Session
 
 from notifier import callbacks, phones, sms, statuses, templating
@@ -315,3 +315,129 @@ def defer_if_quiet(
         )
     )
     return True
+
+
+def claim_batch(
+    session: Session, message_ids: Sequence[str], now: datetime | None = None
+) -> list[ClaimedRow]:
+    """Atomically move the still-queued ones among `message_ids` to `sending` (one UPDATE).
+
+    Returns what sending needs of each claimed message, as plain rows.
+    """
+    if not message_ids:
+        return []
+    now = now or utcnow()
+    rows = session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids), Message.status == statuses.QUEUED)
+        .values(status=statuses.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        .returning(
+            Message.id,
+            Message.phone,
+            Message.body,
+            Message.segments,
+            Message.attempts,
+            Message.priority,
+            Message.provider,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = [ClaimedRow(*row) for row in rows]
+    if claimed:
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {"message_id": c.id, "status": statuses.SENDING, "at": now, "source": "worker"}
+                for c in claimed
+            ],
+        )
+    return claimed
+
+
+class ClaimedRow(NamedTuple):
+    id: str
+    phone: str
+    body: str | None
+    segments: int
+    attempts: int
+    priority: str
+    provider: str | None
+
+
+def record_sent_batch(
+    session: Session, accepted: Sequence[tuple[str, str, str]], now: datetime | None = None
+) -> set[str]:
+    """`sending` → `sent` for messages a provider accepted: (id, provider, provider_message_id).
+
+    The set-based form of `transition` for the one move a worker makes thousands of times a
+    second. Returns the ids that moved from `sending`.
+    """
+    if not accepted:
+        return set()
+    now = now or utcnow()
+    table = cast(Table, Message.__table__)
+    changes = {
+        "status": statuses.SENT,
+        "sent_at": func.coalesce(table.c.sent_at, now),
+        "updated_at": now,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole batch: UPDATE … FROM (VALUES …) RETURNING.
+        rows = values(
+            column("message_id", String),
+            column("sent_provider", String),
+            column("sent_id", String),
+            name="accepted",
+        ).data(list(accepted))
+        moved = set(
+            session.scalars(
+                table.update()
+                .where(table.c.id == rows.c.message_id, table.c.status == statuses.SENDING)
+                .values(
+                    provider=rows.c.sent_provider, provider_message_id=rows.c.sent_id, **changes
+                )
+                .returning(table.c.id)
+            )
+        )
+    else:
+        statement = (
+            table.update()
+            .where(table.c.id == bindparam("message_id"), table.c.status == statuses.SENDING)
+            .values(
+                provider=bindparam("sent_provider"),
+                provider_message_id=bindparam("sent_id"),
+                **changes,
+            )
+        )
+        connection = session.connection()
+        moved = {
+            mid
+            for mid, provider, pid in accepted
+            if connection.execute(
+                statement, {"message_id": mid, "sent_provider": provider, "sent_id": pid}
+            ).rowcount
+        }
+    for mid, provider, pid in accepted:
+        if mid not in moved:
+            # A receipt got here first (the status moved on without us): keep its status and
+            # fill in who sent it. A message the sweep settled meanwhile is left as it is.
+            session.execute(
+                table.update()
+                .where(
+                    table.c.id == mid,
+                    table.c.provider_message_id.is_(None),
+                    table.c.status.in_([statuses.SENT, statuses.DELIVERED, statuses.FAILED]),
+                )
+                .values(provider=provider, provider_message_id=pid)
+            )
+    # Only what really moved gets its history row.
+    if moved:
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {"message_id": mid, "status": statuses.SENT, "at": now, "source": provider}
+                for mid, provider, _ in accepted
+                if mid in moved
+            ],
+        )
+    return moved

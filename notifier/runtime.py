@@ -46,6 +46,7 @@ class Services:
     redis: Redis
     _providers: dict[str, Provider] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         event.listen(self.db.sessionmaker, "after_commit", self._run_after_commit)
@@ -109,7 +110,14 @@ class Services:
                 # The rows are committed; the scheduler's sweeps pick up what this missed.
                 log.exception("after-commit action failed")
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run `closer` when the container closes (thread pools, for instance)."""
+        self._closers.append(closer)
+
     def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
         self.db.dispose()
         self.redis.close()
         if "http" in self.__dict__:

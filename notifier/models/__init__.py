@@ -2,6 +2,7 @@
 
 from notifier.models.api_keys import ApiKey, Batch, Callback, CallbackAttempt
 from notifier.models.contacts import ConsentEvent, Contact
+from notifier.models.delivery import ProviderSwitch
 from notifier.models.dossiers import Dossier, DossierEvent
 from notifier.models.inbound import InboundMessage
 from notifier.models.messages import Message, MessageStatusEvent
@@ -23,6 +24,7 @@ __all__ = [
     "InboundMessage",
     "Message",
     "MessageStatusEvent",
+    "ProviderSwitch",
     "ReceptionSession",
     "Reminder",
     "StaffUser",

@@ -9,6 +9,7 @@ from notifier.providers.base import (
     PermanentProviderError,
     Provider,
     ProviderError,
+    RateLimitedProviderError,
     ReconcilableProvider,
     RetryableProviderError,
     SendResult,
@@ -23,6 +24,7 @@ __all__ = [
     "PermanentProviderError",
     "Provider",
     "ProviderError",
+    "RateLimitedProviderError",
     "ReconcilableProvider",
     "RetryableProviderError",
     "SendResult",
@@ -49,6 +51,7 @@ def build_provider(name: str, settings: Settings) -> Provider:
             status_callback=settings.PUBLIC_BASE_URL.rstrip("/") + "/twilio/status",
             api_base_url=settings.TWILIO_API_BASE_URL,
             timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+            connections=settings.SEND_CONCURRENCY,
         )
     if name == "android_gateway":
         return AndroidGatewayProvider(

@@ -51,6 +51,10 @@ class RetryableProviderError(ProviderError):
     retryable = True
 
 
+class RateLimitedProviderError(RetryableProviderError):
+    """The provider answered 429: retry later, and everyone sending through it slows down."""
+
+
 class PermanentProviderError(ProviderError):
     """Invalid number, opted out, refused: sending again would fail again."""
 
@@ -59,6 +63,7 @@ class Provider(Protocol):
     """Adapters are created once per process and must be safe to call from several threads."""
 
     name: str
+    # Adapters may also have `sender` (str): the rate limit applies per provider and sender.
 
     def send(self, sms: OutboundSms) -> SendResult: ...
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime, time
+from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from notifier.providers.base import (
     OutboundSms,
     PermanentProviderError,
+    RateLimitedProviderError,
     RetryableProviderError,
     SendResult,
     SentRecord,
 )
+
+# The SDK logs every request and response at INFO: far too much at hundreds a second.
+_sdk_log = logging.getLogger("notifier.providers.twilio.sdk")
+_sdk_log.setLevel(logging.WARNING)
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) mapped to our reason codes.
 PERMANENT_CODES = {
@@ -42,21 +52,24 @@ class TwilioProvider:
         status_callback: str | None = None,
         api_base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
+        connections: int = 10,
     ) -> None:
         if not (account_sid and auth_token):
             raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required for twilio")
         if not (sender or messaging_service_sid):
             raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required for twilio")
-        # One client per process: its requests.Session keeps connections alive across messages.
-        self.client = Client(
-            account_sid,
-            auth_token,
-            http_client=TwilioHttpClient(pool_connections=True, timeout=timeout),
-        )
+        # One client per process: its requests.Session keeps connections alive across messages,
+        # from every sending thread (one pooled connection per thread).
+        self.http = PooledHttpClient(connections=connections, timeout=timeout)
+        self.client = Client(account_sid, auth_token, http_client=self.http)
         self.client.api.base_url = api_base_url.rstrip("/")
         self._sender = sender
         self._messaging_service_sid = messaging_service_sid
         self._status_callback = status_callback
+
+    @property
+    def sender(self) -> str:
+        return self._messaging_service_sid or self._sender
 
     def send(self, sms: OutboundSms) -> SendResult:
         params: dict[str, str] = {"to": sms.phone, "body": sms.body}
@@ -69,7 +82,7 @@ class TwilioProvider:
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
-            raise classify_twilio_error(exc) from exc
+            raise classify_twilio_error(exc, self.http.last_retry_after()) from exc
         except requests.RequestException as exc:
             raise RetryableProviderError(
                 "network_error", type(exc).__name__, ambiguous=request_may_have_arrived(exc)
@@ -104,12 +117,45 @@ def request_may_have_arrived(exc: requests.RequestException) -> bool:
     return True
 
 
+class PooledHttpClient(TwilioHttpClient):
+    """The SDK's client with a connection pool as large as the sending concurrency.
+
+    It also remembers, per thread, the `Retry-After` of the last response: the SDK's exception
+    does not carry the response headers.
+    """
+
+    def __init__(self, *, connections: int, timeout: float) -> None:
+        super().__init__(pool_connections=True, timeout=timeout, logger=_sdk_log)
+        assert self.session is not None
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, connections))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._local = threading.local()
+
+    def request(self, *args: Any, **kwargs: Any) -> Response:
+        self._local.retry_after = None
+        response: Response = super().request(*args, **kwargs)
+        if response.status_code == 429 and response.headers:
+            self._local.retry_after = response.headers.get("Retry-After")
+        return response
+
+    def last_retry_after(self) -> float | None:
+        """Seconds the provider asked us to wait in this thread's last response, if any."""
+        raw = getattr(self._local, "retry_after", None)
+        try:
+            return max(0.0, float(raw)) if raw is not None else None
+        except ValueError:
+            return None  # an HTTP date: rare from APIs, and the backoff covers it
+
+
 def classify_twilio_error(
-    exc: TwilioRestException,
+    exc: TwilioRestException, retry_after: float | None = None
 ) -> RetryableProviderError | PermanentProviderError:
     code = int(exc.code) if exc.code else None
     detail = f"HTTP {exc.status}, Twilio error {code}: {exc.msg}"[:500]
-    if exc.status == 429 or code in RETRYABLE_CODES or exc.status >= 500:
+    if exc.status == 429 or code == 20429:
+        return RateLimitedProviderError("rate_limited", detail, retry_after=retry_after)
+    if code in RETRYABLE_CODES or exc.status >= 500:
         return RetryableProviderError("provider_unavailable", detail)
     if code in PERMANENT_CODES:
         return PermanentProviderError(PERMANENT_CODES[code], detail)

@@ -25,6 +25,7 @@ def register_blueprints(app: Flask) -> None:
         dossier_events,
         health,
         inbound_api,
+        metrics,
         notifications,
         openapi,
         preview,
@@ -44,3 +45,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ussd.bp)
     app.register_blueprint(preview.bp)
     console.init_app(app, services_of(app).settings)
+    app.register_blueprint(metrics.bp)

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from notifier import callbacks, dossiers, openapi
+from notifier import callbacks, dossiers, failover, openapi
 from notifier import notifications as notes
 from notifier.openapi import Content, Operation, Param, Reply, Webhook
 from notifier.schemas import android_gateway as gateway
@@ -552,6 +552,20 @@ OPERATIONS: list[Operation] = [
             200: Reply("Ready.", Content(Readiness)),
             503: Reply("Not ready: `checks` says what fails.", Content(Readiness)),
         },
+    ),
+    # Delivery (notifier.web.metrics; /metrics itself is Prometheus text, for the internal network)
+    Operation(
+        "GET",
+        "/api/v1/delivery/status",
+        "deliveryStatus",
+        "Which provider sends now, the failover circuit and queue lengths",
+        "operations",
+        description="Every switch to the fallback provider and back, newest first.",
+        responses={
+            200: Reply("The delivery status.", Content(failover.DeliveryStatus)),
+            **problems(401, 429),
+        },
+        security=(BEARER,),
     ),
     # This document
     Operation(

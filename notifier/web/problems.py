@@ -13,7 +13,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 TYPE_BASE = "https://notifier.invalid/problems/"
 
 # Paths that speak JSON; the staff console answers in HTML.
-_API_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/readyz")
+_API_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/readyz", "/metrics")
 
 
 class ProblemError(BaseModel):

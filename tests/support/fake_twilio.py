@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -62,6 +63,11 @@ class FakeTwilio:
     _outage_until: float = 0.0
     _hang_until: float = 0.0
     _hang_seconds: float = 0.0
+    connections: int = 0  # TCP connections accepted (persistent clients reuse theirs)
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests handled at the same time
+    # Called (from the serving thread) after each message is accepted.
+    on_message: Callable[[ReceivedMessage], None] | None = None
     _script: deque[ScriptedResponse] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _window: deque[float] = field(default_factory=deque)
@@ -115,6 +121,29 @@ class FakeTwilio:
         with self._lock:
             return [m for m in self.messages if m.to == phone]
 
+    def stats(self) -> dict[str, Any]:
+        """Counters for benchmarks (served at GET /_bench/stats)."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "rejected_429": self.rejected_429,
+                "messages": len(self.messages),
+                "first_at": self.messages[0].at.timestamp() if self.messages else None,
+                "last_at": self.messages[-1].at.timestamp() if self.messages else None,
+                "connections": self.connections,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+            }
+
+    def arrivals(self, phones: set[str]) -> dict[str, float]:
+        """When the first message to each of `phones` arrived (unix time)."""
+        found: dict[str, float] = {}
+        with self._lock:
+            for message in self.messages:
+                if message.to in phones and message.to not in found:
+                    found[message.to] = message.at.timestamp()
+        return found
+
     def status_callback_signature(self, url: str, params: dict[str, str]) -> str:
         return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
@@ -157,7 +186,18 @@ class FakeTwilio:
         )
         with self._lock:
             self.messages.append(received)
+        if self.on_message is not None:
+            self.on_message(received)
         return _resource(self.account_sid, received)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         to = (query.get("To") or [None])[0]
@@ -203,6 +243,11 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake.connections += 1
+
         def _reply(
             self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
         ) -> None:
@@ -226,10 +271,25 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             return match
 
         def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/_bench/stats":
+                self._reply(200, fake.stats())
+                return
+            if url.path == "/_bench/arrivals":
+                phones = set(",".join(parse_qs(url.query).get("to", [])).split(","))
+                self._reply(200, fake.arrivals(phones))
+                return
             if self._route():
                 self._reply(200, fake._list(parse_qs(urlparse(self.path).query)))
 
         def do_POST(self) -> None:
+            fake._enter()
+            try:
+                self._post()
+            finally:
+                fake._leave()
+
+        def _post(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
             if not self._route():
@@ -262,3 +322,27 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self._reply(201, fake._create(form))
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake on 127.0.0.1 until killed: `python -m tests.support.fake_twilio --latency 0.1`."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate-limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    fake = FakeTwilio(latency=args.latency, rate_limit_per_second=args.rate_limit).start()
+    print(fake.url, flush=True)  # the harness reads the address from here
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    fake.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""GET /metrics (Prometheus) and GET /api/v1/delivery/status (providers, failover, queues)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from notifier import failover, metrics
+from notifier.web import services
+from notifier.web.auth import api_key_required
+from notifier.web.problems import ApiProblem
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> ResponseReturnValue:
+    if not services().settings.METRICS_ENABLED:
+        raise ApiProblem(404, "Not Found", "Metrics are switched off (METRICS_ENABLED).")
+    return Response(metrics.render(services()), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/api/v1/delivery/status")
+@api_key_required
+def delivery_status() -> ResponseReturnValue:
+    return jsonify(failover.provider_status(services()).model_dump())
