@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from notifier import failover, metrics
+from notifier import failover
 from notifier.web import services
 from notifier.web.auth import api_key_required
 from notifier.web.problems import ApiProblem
@@ -18,7 +17,12 @@ bp = Blueprint("metrics", __name__)
 def prometheus_metrics() -> ResponseReturnValue:
     if not services().settings.METRICS_ENABLED:
         raise ApiProblem(404, "Not Found", "Metrics are switched off (METRICS_ENABLED).")
-    return Response(metrics.render(services()), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from notifier import metrics_export  # loaded by the first scrape only
+
+    body = metrics_export.render(services())
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/api/v1/delivery/status")
