@@ -783,6 +783,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     failed = [o.scenario for o in outcomes if not o.ok]
+    print(f"faults: {len(outcomes) - len(failed)} passed, {len(failed)} failed")
     if failed:
         print(f"FAILED: {', '.join(failed)} (logs in {workdir})")
         return 1
