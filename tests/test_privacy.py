@@ -113,7 +113,10 @@ def test_export_gathers_everything_held_for_the_number_in_any_written_form(
     assert document["bookings"][0]["topic"] == "tranh chấp đất đai"
     assert document["inbound_messages"][0]["text"] == "DAT 1 tranh chấp đất"
     assert len(document["reminders"]) == 1
-    assert "987" not in json.dumps(document)  # nothing of the other citizen
+    exported = json.dumps(document)  # nothing of the other citizen, in any form:
+    assert "987654321" not in exported
+    assert "987.654.321" not in exported
+    assert "H26-250715" not in exported
     with services.db.session() as session:
         audit = session.scalars(select(AuditLog).where(AuditLog.action == "privacy.export")).one()
     assert audit.target == "+84 91x xxx 678"
