@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from notifier import staff
-from notifier.models import Dossier, ReceptionSession, StaffUser
+from notifier import reception, staff
+from notifier.models import Dossier, StaffUser
 from notifier.runtime import Services
 
 DEMO_USER = "demo"
@@ -59,18 +59,18 @@ def seed(services: Services, today: date | None = None) -> str:
                     created_at=received_at,
                 )
             )
-        for number, days_ahead in enumerate(_next_wednesdays(today, 3), start=1):
+        # Through the reception domain, so public numbers are assigned as for any new session.
+        for days_ahead in _next_wednesdays(today, 3):
             day = today + timedelta(days=days_ahead)
-            session.add(
-                ReceptionSession(
-                    number=number,
-                    starts_at=datetime.combine(day, time(8), tzinfo=tz).astimezone(UTC),
-                    ends_at=datetime.combine(day, time(11), tzinfo=tz).astimezone(UTC),
-                    host="Chủ tịch UBND xã",
-                    location="Phòng tiếp công dân, UBND xã",
-                    capacity=10,
-                    slot_minutes=15,
-                )
+            reception.create_session(
+                session,
+                services.settings,
+                starts_at=datetime.combine(day, time(8), tzinfo=tz),
+                ends_at=datetime.combine(day, time(11), tzinfo=tz),
+                host="Chủ tịch UBND xã",
+                location="Phòng tiếp công dân, UBND xã",
+                capacity=10,
+                slot_minutes=15,
             )
         if not session.scalar(select(StaffUser).where(StaffUser.username == DEMO_USER)):
             staff.create_user(session, DEMO_USER, DEMO_PASSWORD, "admin")
