@@ -237,12 +237,7 @@ def _state(
 
 
 def _make_handler(fake: FakeAndroidGateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:  # keep test output clean
-            pass
-
+    class Handler(http.QuietHandler):
         def _reply(self, status: int, payload: Mapping[str, Any]) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 from twilio.request_validator import RequestValidator
 
-from tests.support.http import base_url, serve, shutdown
+from tests.support.http import QuietHandler, base_url, serve, shutdown
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token"
@@ -237,12 +237,7 @@ def _resource(account_sid: str, message: ReceivedMessage) -> dict[str, Any]:
 
 
 def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:  # keep test output clean
-            pass
-
+    class Handler(QuietHandler):
         def setup(self) -> None:
             super().setup()
             with fake._lock:
