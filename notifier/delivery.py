@@ -177,6 +177,10 @@ class SendPool:
         settings = services.settings
         self.concurrency = max(1, settings.SEND_CONCURRENCY)
         self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="notifier-send")
+        # Requests handed to the pool beyond its threads wait in its queue, so a thread that
+        # finishes starts the next one at once instead of waiting for the dispatching thread
+        # (which competes for the GIL with every sender) to notice and hand out more.
+        self.capacity = self.concurrency + self.concurrency // 2
         self.limiter = SendRateLimiter(
             services.redis,
             parse_rates(settings.SMS_RATE_LIMITS),
@@ -359,7 +363,7 @@ class _Batch:
             self._submit_ready()
         if self.yielding or not self.pending or time.monotonic() < self.slot_at:
             return
-        free = self.pool.concurrency - self.in_flight - len(self.ready)
+        free = self.pool.capacity - self.in_flight - len(self.ready)
         # Claim ahead a little, in chunks worth a transaction, so slots never wait for a claim.
         want = min(len(self.pending), self.claim_size, free + self.pool.concurrency // 4)
         enough = min(CLAIM_MIN, self.pool.concurrency // 4, len(self.pending), self.claim_size)
@@ -389,7 +393,7 @@ class _Batch:
         now = time.monotonic()
         if now < self.slot_at:
             return
-        free = self.pool.concurrency - self.in_flight
+        free = self.pool.capacity - self.in_flight
         waiting = [self.ready.popleft() for _ in range(min(free, len(self.ready)))]
         if not waiting:
             return
