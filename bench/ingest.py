@@ -18,7 +18,7 @@ CONNECTIONS = 32
 SECONDS = float(os.environ.get("BENCH_INGEST_SECONDS", "10"))
 TARGET_RATE = 500.0
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-WEB_THREADS = 16
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "16"))
 
 
 def main() -> dict[str, Any]:

@@ -174,13 +174,15 @@ def ingest(
     digest: str,
     now: datetime | None = None,
 ) -> IngestResult:
-    """Record the event, update the dossier and add the citizen's notice. The caller commits."""
-    existing = find_existing(session, event.event_id, digest)
-    if existing is not None:
-        return existing
+    """Record the event, update the dossier and add the citizen's notice. The caller commits.
+
+    An event id seen before is found by the unique index when the caller commits (IntegrityError,
+    then `find_existing`): looking it up first would cost every new event a round trip for the
+    rare replay. Everything here is written in the one flush of that commit.
+    """
     now = now or utcnow()
     status = event.dossier.status_key
-    dossier = _apply_to_dossier(session, event, now)
+    dossier, is_new = _apply_to_dossier(session, event, now)
     row = DossierEvent(
         event_id=event.event_id,
         payload_hash=digest,
@@ -192,14 +194,14 @@ def ingest(
         note=event.dossier.note,
     )
     session.add(row)
-    session.flush()
     result = IngestResult(event.event_id, duplicate=False)
     # An event older than what we already know is kept but not announced: a late "received"
     # after "ready" would only confuse the citizen.
     is_latest = dossier.status_changed_at <= event.occurred_at
     if is_latest and should_notify(settings, status):
         result.messages.append(_notice(session, settings, event, dossier, row, now))
-    if is_latest:
+    if is_latest and not (is_new and reminders.dossier_blocker(dossier)):
+        # (A new dossier has no reminders yet, and one not waiting to be collected needs none.)
         reminders.sync_dossier_reminders(session, settings, dossier)
     return result
 
@@ -208,16 +210,20 @@ def should_notify(settings: Settings, status: str) -> bool:
     return status in NOTIFYING or (status == "returned" and settings.NOTIFY_RETURNED)
 
 
-def _apply_to_dossier(session: Session, event: DossierEventIn, now: datetime) -> Dossier:
+def _apply_to_dossier(
+    session: Session, event: DossierEventIn, now: datetime
+) -> tuple[Dossier, bool]:
+    """The dossier as this event leaves it, and whether it is new."""
     data = event.dossier
     dossier = session.scalar(select(Dossier).where(Dossier.code == data.code))
+    is_new = dossier is None
     if dossier is None:
         dossier = Dossier(
             code=data.code, status=data.status_key, status_changed_at=event.occurred_at
         )
         session.add(dossier)
     elif dossier.status_changed_at > event.occurred_at:
-        return dossier
+        return dossier, False
     dossier.procedure = data.procedure
     dossier.citizen_name = event.citizen.name
     dossier.phone = event.citizen.phone
@@ -225,7 +231,7 @@ def _apply_to_dossier(session: Session, event: DossierEventIn, now: datetime) ->
     dossier.updated_at = now
     if data.status_key == RESCHEDULED:
         dossier.due_date = data.new_due_date
-        return dossier
+        return dossier, is_new
     dossier.status = data.status_key
     dossier.status_changed_at = event.occurred_at
     dossier.due_date = data.due_date or dossier.due_date
@@ -233,7 +239,7 @@ def _apply_to_dossier(session: Session, event: DossierEventIn, now: datetime) ->
         dossier.received_at = dossier.received_at or event.occurred_at
     if data.status_key in RESOLVED:
         dossier.resolved_at = dossier.resolved_at or event.occurred_at
-    return dossier
+    return dossier, is_new
 
 
 def _notice(
@@ -263,8 +269,8 @@ def _notice(
         kind="dossier",
         language=event.citizen.language,
         now=now,
-        dossier_id=dossier.id,
-        dossier_event_id=row.id,
+        dossier=dossier,
+        dossier_event=row,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from redis.exceptions import RedisError
@@ -45,12 +46,16 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     user = find_active(session, username)
     if user is None:
         # Same work as a real check, so response time does not reveal which usernames exist.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     return user if verify_password(user, password) else None
 
 
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: scrypt takes 32 MB for a moment, and every process
+    # (web workers, queue workers) imports this module while only a failed login needs it.
+    return generate_password_hash("not-a-real-password")
 
 
 # What each role may do in the console. Viewers only read, and never see full phone numbers.

