@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import String, Table, bindparam, column, func, insert, select, update, values
+from sqlalchemy import String, Table, bindparam, column, func, select, update, values
 from sqlalchemy.orm import Session
 
 from notifier import callbacks, phones, sms, statuses, templating
@@ -327,25 +327,26 @@ def claim_batch(
     if not message_ids:
         return []
     now = now or utcnow()
+    # Core statements on the tables: the ORM's bulk paths cost a third of a worker's CPU here.
+    table = cast(Table, Message.__table__)
     rows = session.execute(
-        update(Message)
-        .where(Message.id.in_(message_ids), Message.status == statuses.QUEUED)
-        .values(status=statuses.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        table.update()
+        .where(table.c.id.in_(message_ids), table.c.status == statuses.QUEUED)
+        .values(status=statuses.SENDING, attempts=table.c.attempts + 1, updated_at=now)
         .returning(
-            Message.id,
-            Message.phone,
-            Message.body,
-            Message.segments,
-            Message.attempts,
-            Message.priority,
-            Message.provider,
+            table.c.id,
+            table.c.phone,
+            table.c.body,
+            table.c.segments,
+            table.c.attempts,
+            table.c.priority,
+            table.c.provider,
         )
-        .execution_options(synchronize_session=False)
     ).all()
     claimed = [ClaimedRow(*row) for row in rows]
     if claimed:
         session.execute(
-            insert(MessageStatusEvent),
+            cast(Table, MessageStatusEvent.__table__).insert(),
             [
                 {"message_id": c.id, "status": statuses.SENDING, "at": now, "source": "worker"}
                 for c in claimed
@@ -433,7 +434,7 @@ def record_sent_batch(
     # Only what really moved gets its history row.
     if moved:
         session.execute(
-            insert(MessageStatusEvent),
+            cast(Table, MessageStatusEvent.__table__).insert(),
             [
                 {"message_id": mid, "status": statuses.SENT, "at": now, "source": provider}
                 for mid, provider, _ in accepted
