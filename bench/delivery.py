@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.harness import Stack, print_table, wait_until, write_result
+from notifier.config import Settings
 
 MESSAGES = int(os.environ.get("BENCH_DELIVERY_MESSAGES", "20000"))
 NAIVE_SAMPLE = int(os.environ.get("BENCH_NAIVE_MESSAGES", "100"))
 LATENCY = 0.1
 WORKERS = 2
-CONCURRENCY = int(os.environ.get("BENCH_SEND_CONCURRENCY", "64"))
+CONCURRENCY = int(os.environ.get("BENCH_SEND_CONCURRENCY", Settings.SEND_CONCURRENCY))
 NAIVE_QUEUE = "bench-naive"
 
 

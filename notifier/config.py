@@ -108,7 +108,7 @@ class Settings:
     NOTICE_CSV_MAX_ROWS: int = 10_000
     NOTICE_CSV_MAX_BYTES: int = 4 * 1024 * 1024
     # Delivery at scale: worker concurrency, batching, provider rate limits, failover, metrics.
-    SEND_CONCURRENCY: int = 64
+    SEND_CONCURRENCY: int = 96
     SEND_BATCH_SIZE: int = 1000
     SMS_RATE_LIMITS: str = ""
     SMS_RATE_LIMIT_MARGIN: float = 0.03
