@@ -266,16 +266,22 @@ class Stack:
         env["PYTHONPATH"] = str(ROOT)
         return env
 
-    def start_web(self, workers: int = 2, threads: int = 16, **extra: str) -> Process:
+    def start_web(
+        self, workers: int | None = None, threads: int | None = None, **extra: str
+    ) -> Process:
+        """gunicorn with the project's gunicorn.conf.py (its defaults unless told otherwise)."""
         port = free_port()
         self.web_url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
-        argv += ["--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads)]
-        argv += ["--backlog", "2048", "--keep-alive", "30"]
+        argv = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")]
+        argv += ["wsgi:app", "--bind", f"127.0.0.1:{port}"]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        if threads is not None:
+            argv += ["--threads", str(threads)]
         return self._start(
             "web",
             argv,
-            env=self.env(**extra),
+            env=self.env(WEB_ACCESS_LOG="", **extra),
             ready=lambda _: get_json(f"{self.web_url}/healthz")["status"] == "ok",
         )
 
@@ -343,6 +349,13 @@ class Stack:
             yield services
         finally:
             services.close()
+
+
+def gunicorn_settings() -> dict[str, Any]:
+    """The project's gunicorn.conf.py, as gunicorn reads it (with this environment)."""
+    import runpy
+
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:

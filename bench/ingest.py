@@ -11,14 +11,15 @@ import os
 import uuid
 from typing import Any
 
-from bench.harness import Stack, print_table, write_result
+from bench.harness import Stack, gunicorn_settings, print_table, write_result
 from bench.load import run_load, signed_event
 
 CONNECTIONS = 32
 SECONDS = float(os.environ.get("BENCH_INGEST_SECONDS", "10"))
 TARGET_RATE = 500.0
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "16"))
+# gunicorn.conf.py's threads per worker unless BENCH_WEB_THREADS says otherwise.
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS") or gunicorn_settings()["threads"])
 
 
 def main() -> dict[str, Any]:

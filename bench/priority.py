@@ -31,7 +31,7 @@ def main() -> dict[str, Any]:
         stack.start_redis()
         stack.start_fake_twilio(latency=LATENCY)
         database = stack.create_database()
-        stack.start_web(workers=2, threads=8)
+        stack.start_web()
         with stack.app_services() as services:
             items = create_messages(services, BROADCAST)
             workers = stack.start_workers(WORKERS)

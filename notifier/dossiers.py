@@ -6,10 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from notifier import messages as msgs
@@ -176,32 +176,46 @@ def ingest(
 ) -> IngestResult:
     """Record the event, update the dossier and add the citizen's notice. The caller commits.
 
-    An event id seen before is found by the unique index when the caller commits (IntegrityError,
-    then `find_existing`): looking it up first would cost every new event a round trip for the
-    rare replay. Everything here is written in the one flush of that commit.
+    The webhook's hot path, so it is written with statements built once (the ORM's unit of work
+    cost several times the statements themselves). An event id seen before is refused by the
+    unique index (IntegrityError: the caller then answers with `find_existing`); looking it up
+    first would cost every new event a round trip for the rare replay.
     """
     now = now or utcnow()
     status = event.dossier.status_key
-    dossier, is_new = _apply_to_dossier(session, event, now)
-    row = DossierEvent(
-        event_id=event.event_id,
-        payload_hash=digest,
-        dossier=dossier,
-        status=status,
-        occurred_at=event.occurred_at,
-        received_at=now,
-        new_due_date=event.dossier.new_due_date,
-        note=event.dossier.note,
-    )
-    session.add(row)
-    result = IngestResult(event.event_id, duplicate=False)
+    found = session.execute(_FIND_DOSSIER, {"code": event.dossier.code}).first()
     # An event older than what we already know is kept but not announced: a late "received"
     # after "ready" would only confuse the citizen.
-    is_latest = dossier.status_changed_at <= event.occurred_at
+    is_latest = found is None or found.status_changed_at <= event.occurred_at
+    changes = _dossier_changes(event, found, now) if is_latest else {}
+    if found is None:
+        dossier_id = session.execute(_INSERT_DOSSIER, changes).scalar_one()
+    else:
+        dossier_id = found.id
+        if changes:
+            session.execute(_UPDATE_DOSSIER, {"dossier_pk": dossier_id, **changes})
+    event_pk = session.execute(
+        _INSERT_EVENT,
+        {
+            "event_id": event.event_id,
+            "payload_hash": digest,
+            "dossier_id": dossier_id,
+            "status": status,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+            "new_due_date": event.dossier.new_due_date,
+            "note": event.dossier.note,
+        },
+    ).scalar_one()
+    result = IngestResult(event.event_id, duplicate=False)
     if is_latest and should_notify(settings, status):
-        result.messages.append(_notice(session, settings, event, dossier, row, now))
-    if is_latest and not (is_new and reminders.dossier_blocker(dossier)):
-        # (A new dossier has no reminders yet, and one not waiting to be collected needs none.)
+        due_date = changes.get("due_date", found.due_date if found else None)
+        notice = _notice(session, settings, event, due_date, dossier_id, event_pk, now)
+        msgs.insert_new(session, [notice])
+        result.messages.append(notice)
+    previous_status = found.status if found else None
+    if is_latest and reminders.dossier_change_matters(previous_status, changes.get("status")):
+        dossier = session.get_one(Dossier, dossier_id)
         reminders.sync_dossier_reminders(session, settings, dossier)
     return result
 
@@ -210,55 +224,64 @@ def should_notify(settings: Settings, status: str) -> bool:
     return status in NOTIFYING or (status == "returned" and settings.NOTIFY_RETURNED)
 
 
-def _apply_to_dossier(
-    session: Session, event: DossierEventIn, now: datetime
-) -> tuple[Dossier, bool]:
-    """The dossier as this event leaves it, and whether it is new."""
+_dossiers = cast(Table, Dossier.__table__)
+_events = cast(Table, DossierEvent.__table__)
+# Built once: SQLAlchemy caches a statement's compiled form, but building the statement per call
+# would cost about as much as running it.
+_FIND_DOSSIER = select(_dossiers).where(_dossiers.c.code == bindparam("code"))
+_INSERT_DOSSIER = _dossiers.insert().returning(_dossiers.c.id)
+_UPDATE_DOSSIER = _dossiers.update().where(_dossiers.c.id == bindparam("dossier_pk"))
+_INSERT_EVENT = _events.insert().returning(_events.c.id)
+
+
+def _dossier_changes(
+    event: DossierEventIn, found: Row[Any] | None, now: datetime
+) -> dict[str, Any]:
+    """The dossier columns the (latest) event sets: all of them for a new dossier."""
     data = event.dossier
-    dossier = session.scalar(select(Dossier).where(Dossier.code == data.code))
-    is_new = dossier is None
-    if dossier is None:
-        dossier = Dossier(
-            code=data.code, status=data.status_key, status_changed_at=event.occurred_at
-        )
-        session.add(dossier)
-    elif dossier.status_changed_at > event.occurred_at:
-        return dossier, False
-    dossier.procedure = data.procedure
-    dossier.citizen_name = event.citizen.name
-    dossier.phone = event.citizen.phone
-    dossier.language = event.citizen.language
-    dossier.updated_at = now
+    changes: dict[str, Any] = {
+        "procedure": data.procedure,
+        "citizen_name": event.citizen.name,
+        "phone": event.citizen.phone,
+        "language": event.citizen.language,
+        "updated_at": now,
+    }
     if data.status_key == RESCHEDULED:
-        dossier.due_date = data.new_due_date
-        return dossier, is_new
-    dossier.status = data.status_key
-    dossier.status_changed_at = event.occurred_at
-    dossier.due_date = data.due_date or dossier.due_date
-    if data.status_key == "received":
-        dossier.received_at = dossier.received_at or event.occurred_at
-    if data.status_key in RESOLVED:
-        dossier.resolved_at = dossier.resolved_at or event.occurred_at
-    return dossier, is_new
+        changes["due_date"] = data.new_due_date
+    else:
+        changes["status"] = data.status_key
+        changes["status_changed_at"] = event.occurred_at
+        changes["due_date"] = data.due_date or (found.due_date if found else None)
+        if data.status_key == "received":
+            changes["received_at"] = (found.received_at if found else None) or event.occurred_at
+        if data.status_key in RESOLVED:
+            changes["resolved_at"] = (found.resolved_at if found else None) or event.occurred_at
+    if found is None:
+        # A dossier first heard of through a rescheduling keeps that as its status.
+        changes.setdefault("status", data.status_key)
+        changes.setdefault("status_changed_at", event.occurred_at)
+        changes.update(code=data.code, created_at=now)
+    return changes
 
 
 def _notice(
     session: Session,
     settings: Settings,
     event: DossierEventIn,
-    dossier: Dossier,
-    row: DossierEvent,
+    due_date: date | None,
+    dossier_id: int,
+    event_pk: int,
     now: datetime,
 ) -> Message:
     personalisation = {
-        "code": dossier.code,
+        "code": event.dossier.code,
         "procedure": event.dossier.procedure,
-        "due_date": _iso(event.dossier.due_date or dossier.due_date),
+        "due_date": _iso(event.dossier.due_date or due_date),
         "new_due_date": _iso(event.dossier.new_due_date),
         "note": event.dossier.note,
         "citizen_name": event.citizen.name,
     }
-    return msgs.compose(
+    return msgs.compose_new(
         session,
         settings,
         phone=event.citizen.phone,
@@ -269,8 +292,8 @@ def _notice(
         kind="dossier",
         language=event.citizen.language,
         now=now,
-        dossier=dossier,
-        dossier_event=row,
+        dossier_id=dossier_id,
+        dossier_event_id=event_pk,
     )
 
 

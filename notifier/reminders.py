@@ -112,6 +112,15 @@ def dossier_blocker(dossier: Dossier) -> str | None:
     return None
 
 
+def dossier_change_matters(previous_status: str | None, new_status: str | None) -> bool:
+    """Whether a dossier's change can add or cancel reminders (else there is nothing to look up).
+
+    Only a dossier waiting to be collected has reminders, and leaving that state cancels them,
+    so one that neither is nor was `ready` has none scheduled.
+    """
+    return "ready" in (previous_status, new_status)
+
+
 def ready_since(dossier: Dossier) -> datetime:
     """When the result first became ready (a repeated `ready` event does not restart the count)."""
     return dossier.resolved_at or dossier.status_changed_at

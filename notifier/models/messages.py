@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from notifier.db import Base, new_id, utcnow
-
-if TYPE_CHECKING:
-    from notifier.models.dossiers import Dossier, DossierEvent
 
 
 class Message(Base):
@@ -73,10 +70,6 @@ class Message(Base):
     history: Mapped[list[MessageStatusEvent]] = relationship(
         back_populates="message", order_by="MessageStatusEvent.id", cascade="all, delete-orphan"
     )
-    # Set instead of the ids when the dossier or event is new in the same unit of work, so the
-    # whole ingest is written in one flush.
-    dossier: Mapped[Dossier | None] = relationship()
-    dossier_event: Mapped[DossierEvent | None] = relationship()
 
 
 class MessageStatusEvent(Base):
