@@ -122,7 +122,6 @@ def create_message(session: Session, settings: Settings, **fields: Any) -> Messa
 
 
 def new_rejected(
-    session: Session,
     *,
     phone: str,
     reason: str,
