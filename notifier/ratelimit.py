@@ -125,17 +125,36 @@ def check_phone(services: Services, scope: str, phone: str) -> Verdict:
 
 
 AUTH_FAILURES = "auth-failures"
+_LOCKED_OUT = "notifier:locked-out:"
 
 
 def auth_failures_exhausted(services: Services, ip: str | None) -> Verdict:
-    """Whether `ip` sent too many requests that failed authentication to be heard now."""
-    spec = services.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP
-    return services.rate_limiter.exhausted(AUTH_FAILURES, ip or "unknown", spec)
+    """Whether `ip` sent too many requests that failed authentication to be heard now.
+
+    Every webhook request asks, so the answer is one key read: the key is set, for as long as
+    the lockout lasts, when failures reach the limit (only failed requests pay for counting).
+    """
+    if parse_limit(services.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP) is None:
+        return ALLOWED
+    try:
+        left_ms = int(services.redis.pttl(_LOCKED_OUT + _key(ip or "unknown")))
+    except RedisError as exc:
+        log.warning("lockout not checked, Redis unavailable: %s", exc)
+        return ALLOWED
+    return Verdict(False, max(1, math.ceil(left_ms / 1000))) if left_ms > 0 else ALLOWED
 
 
 def record_auth_failure(services: Services, ip: str | None) -> None:
+    identifier = ip or "unknown"
     spec = services.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP
-    services.rate_limiter.hit(AUTH_FAILURES, ip or "unknown", spec)
+    services.rate_limiter.hit(AUTH_FAILURES, identifier, spec)
+    verdict = services.rate_limiter.exhausted(AUTH_FAILURES, identifier, spec)
+    if verdict.allowed:
+        return
+    try:
+        services.redis.set(_LOCKED_OUT + _key(identifier), 1, ex=verdict.retry_after)
+    except RedisError as exc:
+        log.warning("lockout not recorded, Redis unavailable: %s", exc)
 
 
 # --- API keys: token bucket and daily cap ------------------------------------------------------
