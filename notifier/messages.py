@@ -181,8 +181,9 @@ def insert_new(session: Session, messages: Sequence[Message]) -> None:
     """
     if not messages:
         return
-    session.execute(_INSERT_MESSAGE, [_columns(m, _MESSAGES) for m in messages])
-    session.execute(
+    connection = session.connection()
+    connection.execute(_INSERT_MESSAGE, [_columns(m, _MESSAGES) for m in messages])
+    connection.execute(
         _INSERT_HISTORY,
         [{**_columns(m.history[0], _HISTORY, skip="id"), "message_id": m.id} for m in messages],
     )
