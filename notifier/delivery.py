@@ -10,7 +10,9 @@ connections). A batch is claimed in small chunks, only as fast as the shared rat
 out send slots, and outcomes are recorded a few at a time in short transactions; each message
 keeps its own status, attempts and retries. A bulk batch checks the urgent queue as it goes and,
 when urgent work waits, finishes what it has in flight and puts the rest of its ids back at the
-front of the bulk queue, so a broadcast never holds up a reply for long.
+front of the bulk queue, so a broadcast never holds up a reply for long. When a job has nothing
+left but answers to await and another job waits, a thread of its own awaits and records them
+while the worker starts the next job: the slots stay counted, but none sits idle for a round trip.
 """
 
 from __future__ import annotations
@@ -181,6 +183,11 @@ class SendPool:
         # finishes starts the next one at once instead of waiting for the dispatching thread
         # (which competes for the GIL with every sender) to notice and hand out more.
         self.capacity = self.concurrency + self.concurrency // 2
+        # Requests handed to the pool and not answered yet, across this process's batches: a
+        # batch finishing in the background (see `finish_in_background`) still holds its slots.
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._finishing: list[threading.Thread] = []
         self.limiter = SendRateLimiter(
             services.redis,
             parse_rates(settings.SMS_RATE_LIMITS),
@@ -198,8 +205,41 @@ class SendPool:
         except RedisError as exc:
             log.warning("could not write delivery metrics: %s", exc)
 
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def submit(
+        self, provider: Provider, claimed: Claimed, route: Route, delay: float
+    ) -> Future[Outcome]:
+        with self._lock:
+            self._busy += 1
+        future = self.executor.submit(_send_one, provider, claimed, route, delay)
+        future.add_done_callback(self._answered)
+        return future
+
+    def _answered(self, _future: Future[Outcome]) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    def finish_in_background(self, batch: _Batch) -> None:
+        """Let `batch` collect and record its last answers in a thread of its own, so the worker
+        takes its next job meanwhile instead of leaving slots idle for a provider round trip."""
+        thread = threading.Thread(target=batch.finish, name="notifier-finish")
+        with self._lock:
+            self._finishing = [t for t in self._finishing if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait_finished(self) -> None:
+        """Until every batch finishing in the background has recorded its answers."""
+        with self._lock:
+            finishing = list(self._finishing)
+        for thread in finishing:
+            thread.join()
+
     def close(self) -> None:
         self.stopping.set()
+        self.wait_finished()
         self.executor.shutdown(wait=True)
 
 
@@ -277,8 +317,11 @@ def send_batch(
     """
     run = _Batch(services, message_ids, yield_to_urgent=priority != URGENT_QUEUE)
     run.priority = priority
+    # In a worker, the last answers of a batch are awaited in the background when another job
+    # waits (their messages show as "sending" in the counts returned).
+    run.hand_off = get_current_job() is not None
     run.run()
-    return dict(Counter(run.final.values()))
+    return run.counts
 
 
 @dataclass
@@ -306,12 +349,19 @@ class _Batch:
         self.beat_at = time.monotonic()
         self.yielding = False
         self.priority: str | None = None
+        self.hand_off = False
+        self.waiting_checked_at = 0.0
+        self.counts: dict[str, int] = {}
         self.recorder = _Recorder(self)
 
     def run(self) -> None:
         self.recorder.start()
+        handed_off = False
         try:
             while (self.pending and not self.yielding) or self.ready or self.in_flight:
+                if self._only_answers_left() and self._other_work_waits():
+                    handed_off = True
+                    break
                 self._check_urgent()
                 self._fill()
                 self._collect()
@@ -321,13 +371,52 @@ class _Batch:
             self._drain()
             raise
         finally:
-            self.recorder.close()
-            self.pool.flush(force=True)
+            if not handed_off:
+                self.recorder.close()
+                self.pool.flush(force=True)
+        # What became of the batch's messages (the recorder may still be writing: a copy).
+        self.counts = dict(Counter(self.final.copy().values()))
+        if handed_off:
+            self.counts[statuses.SENDING] = self.in_flight
+            self.pool.finish_in_background(self)
+        else:
+            # Earlier batches' last answers are recorded before the queue looks done.
+            self.pool.wait_finished()
         if self.pending:
             # Put the unclaimed rest back, ahead of other bulk work, then let urgent work run.
             items = [Queued(i, self.priority or "bulk", 0) for i in self.pending]
             _enqueue(self.services, items, at_front=True)
             log.info("batch yields: %d message(s) put back in the queue", len(items))
+
+    def finish(self) -> None:
+        """Collect and record the answers still awaited (in a thread of its own)."""
+        try:
+            self._drain()
+            self.recorder.close()
+        except Exception:
+            # Their messages stay "sending"; reconciliation settles them against the provider.
+            log.exception("could not record the last answers of a batch")
+        finally:
+            self.pool.flush(force=True)
+
+    def _only_answers_left(self) -> bool:
+        return (
+            self.hand_off
+            and bool(self.in_flight)
+            and not self.ready
+            and (not self.pending or self.yielding)
+        )
+
+    def _other_work_waits(self) -> bool:
+        now = time.monotonic()
+        if now - self.waiting_checked_at < URGENT_CHECK_EVERY:
+            return False
+        self.waiting_checked_at = now
+        try:
+            names = {URGENT_QUEUE, self.priority or "bulk"}
+            return any(self.services.queue(name).count for name in names)
+        except RedisError:
+            return False
 
     # -- stages --------------------------------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -363,7 +452,7 @@ class _Batch:
             self._submit_ready()
         if self.yielding or not self.pending or time.monotonic() < self.slot_at:
             return
-        free = self.pool.capacity - self.in_flight - len(self.ready)
+        free = self.pool.capacity - self.pool.busy - len(self.ready)
         # Claim ahead a little, in chunks worth a transaction, so slots never wait for a claim.
         want = min(len(self.pending), self.claim_size, free + self.pool.concurrency // 4)
         enough = min(CLAIM_MIN, self.pool.concurrency // 4, len(self.pending), self.claim_size)
@@ -393,7 +482,7 @@ class _Batch:
         now = time.monotonic()
         if now < self.slot_at:
             return
-        free = self.pool.capacity - self.in_flight
+        free = self.pool.capacity - self.pool.busy
         waiting = [self.ready.popleft() for _ in range(min(free, len(self.ready)))]
         if not waiting:
             return
@@ -422,7 +511,7 @@ class _Batch:
             delays = reservation.delays if reservation else [0.0] * len(entries)
             for (claimed, route), delay in zip(entries, delays, strict=False):
                 self.pool.metrics.wait(name, delay)
-                future = self.pool.executor.submit(_send_one, provider, claimed, route, delay)
+                future = self.pool.submit(provider, claimed, route, delay)
                 self.in_flight += 1
                 future.add_done_callback(self.completions.put)
             left.extend(entries[len(delays) :])
@@ -440,7 +529,8 @@ class _Batch:
             if self.ready:
                 time.sleep(min(max(self.slot_at - time.monotonic(), 0.001), 0.05))
             return
-        timeout = 0.05
+        # Slots held by a batch finishing in the background free up without waking this one.
+        timeout = 0.05 if self.pool.busy <= self.in_flight else 0.005
         if self.ready:
             timeout = min(max(self.slot_at - time.monotonic(), 0.001), 0.05)
         try:

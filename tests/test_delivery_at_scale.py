@@ -110,6 +110,21 @@ def test_requests_run_in_parallel_over_reused_connections(
     assert fake_twilio.connections <= 8
 
 
+def test_the_next_job_starts_while_the_last_answers_of_the_previous_are_awaited(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.latency = 0.1
+    services = make_services(make_app, twilio_settings, SEND_CONCURRENCY=8, SEND_BATCH_SIZE=4)
+    queue_messages(services, 40)
+    run_jobs(services)
+
+    # One job's four requests at a time would never put more than four in flight.
+    assert fake_twilio.max_in_flight > 4
+    assert len({m.to for m in fake_twilio.messages}) == len(fake_twilio.messages) == 40
+    # Every answer was recorded by the time the worker found the queues empty.
+    assert statuses_of(services) == Counter({"sent": 40})
+
+
 def test_a_repeated_batch_job_sends_nothing_twice(
     make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
 ) -> None:
