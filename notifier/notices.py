@@ -385,29 +385,30 @@ def create(
     now = now or utcnow()
     recipients = list(recipients)
     opted_out = set() if essential else msgs.opted_out_among(session, {r.phone for r in recipients})
-    # Without autoflush every query would first flush the rows added so far, one by one; at
-    # commit they go out in a few batched INSERTs instead.
-    with session.no_autoflush:
-        return [
-            msgs.create_message(
-                session,
-                settings,
-                phone=recipient.phone,
-                prepared=recipient.prepared,
-                urgent=urgent,
-                essential=essential,
-                kind=NOTICE_KIND,
-                template=content.template,
-                personalisation=recipient.personalisation or None,
-                language=content.language,
-                now=now,
-                staff_user_id=staff_user_id,
-                batch_id=batch_id,
-                opted_out=recipient.phone in opted_out,
-                **recipient.links,
-            )
-            for recipient in recipients
-        ]
+    made = [
+        msgs.new_message(
+            session,
+            settings,
+            phone=recipient.phone,
+            prepared=recipient.prepared,
+            urgent=urgent,
+            essential=essential,
+            kind=NOTICE_KIND,
+            template=content.template,
+            personalisation=recipient.personalisation or None,
+            language=content.language,
+            now=now,
+            staff_user_id=staff_user_id,
+            batch_id=batch_id,
+            opted_out=recipient.phone in opted_out,
+            **recipient.links,
+        )
+        for recipient in recipients
+    ]
+    # Written with two multi-row INSERTs: 10,000 rows through the ORM's unit of work took the
+    # console's request five seconds.
+    msgs.insert_new(session, made)
+    return made
 
 
 def batch_exists(session: Session, batch_id: str) -> bool:

@@ -951,59 +951,56 @@ def _create_chunk(
         "batch_id": batch.id,
         "provider": batch.provider,
     }
-    # One flush for the chunk (batched INSERTs), not one per message before each opt-out check.
-    with session.no_autoflush:
-        for row in chunk:
-            reference = row.get("reference")
-            if reference in used:
-                late_errors.append(_used_reference_error(row["row"], used[reference]))
-                continue
-            try:
-                prepared = compose(
-                    settings,
-                    template=batch.template,
-                    personalisation=row.get("personalisation"),
-                    body=batch.body,
-                    language=batch.language,
-                )
-            except InvalidNotification as exc:
-                # Only if templates changed between validation and now.
-                made.append(
-                    msgs.create_rejected(
-                        session,
-                        phone=row["phone"],
-                        reason="template_error",
-                        detail=str(exc),
-                        kind=batch.kind,
-                        template=batch.template,
-                        language=batch.language,
-                        now=now,
-                        reference=reference,
-                        **links,
-                    )
-                )
-                continue
+    for row in chunk:
+        reference = row.get("reference")
+        if reference in used:
+            late_errors.append(_used_reference_error(row["row"], used[reference]))
+            continue
+        try:
+            prepared = compose(
+                settings,
+                template=batch.template,
+                personalisation=row.get("personalisation"),
+                body=batch.body,
+                language=batch.language,
+            )
+        except InvalidNotification as exc:
+            # Only if templates changed between validation and now.
             made.append(
-                msgs.create_message(
-                    session,
-                    settings,
+                msgs.new_rejected(
                     phone=row["phone"],
-                    prepared=prepared,
-                    urgent=batch.priority == URGENT_QUEUE,
-                    essential=batch.essential,
+                    reason="template_error",
+                    detail=str(exc),
                     kind=batch.kind,
                     template=batch.template,
-                    personalisation=row.get("personalisation"),
                     language=batch.language,
                     now=now,
-                    opted_out=row["phone"] in opted_out,
                     reference=reference,
                     **links,
                 )
             )
+            continue
+        made.append(
+            msgs.new_message(
+                session,
+                settings,
+                phone=row["phone"],
+                prepared=prepared,
+                urgent=batch.priority == URGENT_QUEUE,
+                essential=batch.essential,
+                kind=batch.kind,
+                template=batch.template,
+                personalisation=row.get("personalisation"),
+                language=batch.language,
+                now=now,
+                opted_out=row["phone"] in opted_out,
+                reference=reference,
+                **links,
+            )
+        )
     if late_errors:
         batch.errors = sorted([*batch.errors, *late_errors], key=lambda error: error["row"])
-    session.flush()
+    msgs.insert_new(session, made)  # two multi-row INSERTs for the chunk
     return made
 
 
