@@ -44,4 +44,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     cli.init_app(app)
+    if settings.TRUSTED_PROXIES > 0:
+        # Behind a proxy every request comes from the proxy's address: per-address limits and
+        # the failed-authentication lockout would then count all clients as one.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
+        )
     return app

@@ -76,6 +76,9 @@ class Settings:
     RATE_LIMIT_AUTH_FAILURES_PER_IP: str = "20/minute"
     RATE_LIMIT_PER_PHONE: str = "10/minute"
     SENDING_STALE_SECONDS: int = 120
+    # Reverse proxies in front of the web processes: the client's address is then taken from
+    # the last TRUSTED_PROXIES entries of X-Forwarded-For (0: the connection's own address).
+    TRUSTED_PROXIES: int = 0
     # Reminders and the working-day calendar (docs/reminders.md). Times are local, "HH:MM".
     REMINDER_DAY_BEFORE_AT: str = "17:00"  # "off" disables the day-before reminder
     REMINDER_SAME_DAY_AT: str = "07:30"  # "off" disables the same-day reminder

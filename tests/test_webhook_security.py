@@ -240,6 +240,45 @@ def test_an_address_that_keeps_failing_is_locked_out_but_others_are_not(
     assert post_raw(client, body, good, ip="198.51.100.7").status_code == 202
 
 
+def forwarded(client_ip: str, headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "X-Forwarded-For": client_ip}
+
+
+def test_behind_a_trusted_proxy_each_client_is_locked_out_on_its_own(
+    make_app: Any, twilio_settings: dict[str, Any]
+) -> None:
+    app: Flask = make_app(
+        **twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute", TRUSTED_PROXIES=1
+    )
+    client = app.test_client()
+    body = body_of()
+    wrong = signing.signed_headers("guess", body)
+    for _ in range(5):  # every request reaches us from the proxy at 10.0.0.2
+        assert (
+            post_raw(client, body, forwarded("203.0.113.9", wrong), ip="10.0.0.2").status_code
+            == 401
+        )
+    good = signing.signed_headers(WEBHOOK_SECRET, body)
+    assert post_raw(client, body, forwarded("203.0.113.9", good), ip="10.0.0.2").status_code == 429
+    assert post_raw(client, body, forwarded("198.51.100.7", good), ip="10.0.0.2").status_code == 202
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(
+    make_app: Any, twilio_settings: dict[str, Any]
+) -> None:
+    app: Flask = make_app(**twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute")
+    client = app.test_client()
+    body = body_of()
+    wrong = signing.signed_headers("guess", body)
+    for n in range(5):  # a guesser inventing a new address each time
+        headers = forwarded(f"192.0.2.{n}", wrong)
+        assert post_raw(client, body, headers, ip="203.0.113.9").status_code == 401
+    good = signing.signed_headers(WEBHOOK_SECRET, body)
+    assert (
+        post_raw(client, body, forwarded("192.0.2.99", good), ip="203.0.113.9").status_code == 429
+    )
+
+
 def test_a_sender_whose_requests_authenticate_is_never_limited(
     make_app: Any, twilio_settings: dict[str, Any]
 ) -> None:
