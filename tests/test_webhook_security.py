@@ -224,59 +224,56 @@ def test_json_with_a_charset_parameter_is_accepted(client: FlaskClient) -> None:
     assert response.status_code == 202
 
 
+def lockout_client(make_app: Any, twilio_settings: dict[str, Any], **settings: Any) -> FlaskClient:
+    """A client of an app that locks an address out after 5 failed signatures a minute."""
+    app: Flask = make_app(**twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute", **settings)
+    return app.test_client()
+
+
+def post_from(client: FlaskClient, ip: str, *, secret: str, forwarded_for: str = "") -> Any:
+    """A signed event from `ip`, naming `forwarded_for` as the client when given."""
+    body = body_of()
+    headers = signing.signed_headers(secret, body)
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
+    return post_raw(client, body, headers, ip=ip)
+
+
 def test_an_address_that_keeps_failing_is_locked_out_but_others_are_not(
     make_app: Any, twilio_settings: dict[str, Any]
 ) -> None:
-    app: Flask = make_app(**twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute")
-    client = app.test_client()
-    body = body_of()
-    wrong = signing.signed_headers("guess", body)
+    client = lockout_client(make_app, twilio_settings)
     for _ in range(5):
-        assert post_raw(client, body, wrong, ip="203.0.113.9").status_code == 401
-    good = signing.signed_headers(WEBHOOK_SECRET, body)
-    locked = post_raw(client, body, good, ip="203.0.113.9")
+        assert post_from(client, "203.0.113.9", secret="guess").status_code == 401
+    locked = post_from(client, "203.0.113.9", secret=WEBHOOK_SECRET)
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) >= 1
-    assert post_raw(client, body, good, ip="198.51.100.7").status_code == 202
-
-
-def forwarded(client_ip: str, headers: dict[str, str]) -> dict[str, str]:
-    return {**headers, "X-Forwarded-For": client_ip}
+    assert post_from(client, "198.51.100.7", secret=WEBHOOK_SECRET).status_code == 202
 
 
 def test_behind_a_trusted_proxy_each_client_is_locked_out_on_its_own(
     make_app: Any, twilio_settings: dict[str, Any]
 ) -> None:
-    app: Flask = make_app(
-        **twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute", TRUSTED_PROXIES=1
-    )
-    client = app.test_client()
-    body = body_of()
-    wrong = signing.signed_headers("guess", body)
-    for _ in range(5):  # every request reaches us from the proxy at 10.0.0.2
-        assert (
-            post_raw(client, body, forwarded("203.0.113.9", wrong), ip="10.0.0.2").status_code
-            == 401
-        )
-    good = signing.signed_headers(WEBHOOK_SECRET, body)
-    assert post_raw(client, body, forwarded("203.0.113.9", good), ip="10.0.0.2").status_code == 429
-    assert post_raw(client, body, forwarded("198.51.100.7", good), ip="10.0.0.2").status_code == 202
+    client = lockout_client(make_app, twilio_settings, TRUSTED_PROXIES=1)
+    proxy = "10.0.0.2"  # every request reaches us from the proxy
+    for _ in range(5):
+        failed = post_from(client, proxy, secret="guess", forwarded_for="203.0.113.9")
+        assert failed.status_code == 401
+    locked = post_from(client, proxy, secret=WEBHOOK_SECRET, forwarded_for="203.0.113.9")
+    assert locked.status_code == 429
+    other = post_from(client, proxy, secret=WEBHOOK_SECRET, forwarded_for="198.51.100.7")
+    assert other.status_code == 202
 
 
 def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(
     make_app: Any, twilio_settings: dict[str, Any]
 ) -> None:
-    app: Flask = make_app(**twilio_settings, RATE_LIMIT_AUTH_FAILURES_PER_IP="5/minute")
-    client = app.test_client()
-    body = body_of()
-    wrong = signing.signed_headers("guess", body)
+    client = lockout_client(make_app, twilio_settings)
     for n in range(5):  # a guesser inventing a new address each time
-        headers = forwarded(f"192.0.2.{n}", wrong)
-        assert post_raw(client, body, headers, ip="203.0.113.9").status_code == 401
-    good = signing.signed_headers(WEBHOOK_SECRET, body)
-    assert (
-        post_raw(client, body, forwarded("192.0.2.99", good), ip="203.0.113.9").status_code == 429
-    )
+        failed = post_from(client, "203.0.113.9", secret="guess", forwarded_for=f"192.0.2.{n}")
+        assert failed.status_code == 401
+    locked = post_from(client, "203.0.113.9", secret=WEBHOOK_SECRET, forwarded_for="192.0.2.99")
+    assert locked.status_code == 429
 
 
 def test_a_sender_whose_requests_authenticate_is_never_limited(
