@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -299,3 +300,29 @@ def test_unauthenticated_app_with_no_secret_refuses_everything(make_app: Any) ->
     response = post_signed(app.test_client(), dossier_event())
     assert response.status_code == 401
     assert "not configured" in response.get_json()["detail"]
+
+
+def test_events_of_one_new_dossier_arriving_at_once_are_all_kept(
+    client: FlaskClient, services: Services
+) -> None:
+    # Each request finds no dossier and creates it; all but the first meet its unique code.
+    barrier = threading.Barrier(6)
+    codes: list[int] = []
+
+    def post(number: int) -> None:
+        own_client = client.application.test_client()
+        event = dossier_event(event_id=f"same-dossier-{number}")
+        event["occurred_at"] = f"2025-07-14T08:3{number}:00+07:00"
+        barrier.wait()
+        codes.append(post_signed(own_client, event).status_code)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert codes == [202] * 6
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Dossier)) == 1
+        assert session.scalar(select(func.count()).select_from(DossierEvent)) == 6

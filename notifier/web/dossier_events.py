@@ -53,16 +53,22 @@ def receive() -> ResponseReturnValue:
 
 def _ingest(event: dossiers.DossierEventIn, digest: str) -> dossiers.IngestResult:
     db = services().db
-    try:
-        with db.transaction() as session:
-            return dossiers.ingest(session, services().settings, event, digest)
-    except IntegrityError:
-        # The same event delivered concurrently: the other request won; answer as a replay.
-        with db.session() as session:
-            found = dossiers.find_existing(session, event.event_id, digest)
-        if found is None:
-            raise
-        return found
+    retried = False
+    while True:
+        try:
+            with db.transaction() as session:
+                return dossiers.ingest(session, services().settings, event, digest)
+        except IntegrityError:
+            # Another request won a race on a unique index. The same event delivered twice at
+            # once: answer as a replay. Another event of the same new dossier created it
+            # meanwhile: a second try finds and updates it.
+            with db.session() as session:
+                found = dossiers.find_existing(session, event.event_id, digest)
+            if found is not None:
+                return found
+            if retried:
+                raise
+            retried = True
 
 
 def _summary(message: Message) -> dict[str, Any]:
