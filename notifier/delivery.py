@@ -71,7 +71,10 @@ CLAIM_MIN = 16  # fewest worth a transaction (unless that is all that is left)
 URGENT_CHECK_EVERY = 0.05  # seconds between looks at the urgent queue from a bulk batch
 URGENT_HORIZON = 5.0  # an urgent message may reserve its rate-limit slot this far ahead
 HEARTBEAT_EVERY = 10.0  # seconds between heartbeats of a running send job
-STALE_AFTER = timedelta(seconds=60)  # a started job silent this long died with its worker
+# A started job silent this long (three missed heartbeats) died with its worker: the sweeper sends
+# its still-queued ids again. Taking a live but stalled job for dead costs only a job that finds
+# nothing left to claim (claims are atomic), so this need not be long.
+STALE_AFTER = timedelta(seconds=30)
 _PENDING_JOB_STATUSES = {
     JobStatus.QUEUED,
     JobStatus.SCHEDULED,

@@ -13,6 +13,7 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 from redis import Redis
+from rq.job import JobStatus
 from sqlalchemy import func, select
 
 from notifier import delivery, failover
@@ -435,3 +436,21 @@ def test_a_late_answer_never_overwrites_what_the_sweep_settled(
     assert rows[claimed].provider_message_id == "SM1"
     assert rows[settled].status == "queued"
     assert sent_events == [claimed]
+
+
+def test_ids_of_a_job_whose_worker_went_silent_are_sent_again(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    services = make_services(make_app, twilio_settings, SWEEP_GRACE_SECONDS=0)
+    queue_messages(services, 3)
+    [job] = services.queues["bulk"].jobs
+    # A worker took the job, then was killed before claiming anything: the job stays "started".
+    services.queues["bulk"].remove(job)
+    job.started_at = utcnow()
+    job.set_status(JobStatus.STARTED)
+    job.save()
+
+    assert delivery.sweep(services, now=utcnow() + timedelta(seconds=10)).requeued == 0
+    assert delivery.sweep(services, now=utcnow() + timedelta(seconds=40)).requeued == 3
+    run_jobs(services)
+    assert len(fake_twilio.messages) == 3
