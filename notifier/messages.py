@@ -455,7 +455,7 @@ def record_sent_batch(
     if not accepted:
         return set()
     now = now or utcnow()
-    table = cast(Table, Message.__table__)
+    table = _MESSAGES
     changes = {
         "status": statuses.SENT,
         "sent_at": func.coalesce(table.c.sent_at, now),
@@ -513,7 +513,7 @@ def record_sent_batch(
     # Only what really moved gets its history row.
     if moved:
         session.execute(
-            cast(Table, MessageStatusEvent.__table__).insert(),
+            _INSERT_HISTORY,
             [
                 {"message_id": mid, "status": statuses.SENT, "at": now, "source": provider}
                 for mid, provider, _ in accepted
