@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -46,6 +59,36 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class ByDialect(Generic[T]):
+    """A statement (or clause) written once for PostgreSQL and once for the other databases."""
+
+    postgresql: T
+    other: T
+
+    def on(self, connection: Connection) -> T:
+        return self.postgresql if connection.dialect.name == "postgresql" else self.other
+
+    def map(self, build: Callable[[T], U]) -> ByDialect[U]:
+        return ByDialect(build(self.postgresql), build(self.other))
+
+
+def matches_any(column: ColumnElement[Any], name: str) -> ByDialect[ColumnElement[bool]]:
+    """`column` is one of the list bound as `name`.
+
+    PostgreSQL takes the list as one array, so the statement stays the same (and is prepared
+    once) whatever its length; SQLite has no arrays and gets an IN list.
+    """
+    return ByDialect(
+        column == any_(bindparam(name, type_=ARRAY(column.type))),
+        column.in_(bindparam(name, expanding=True)),
+    )
 
 
 class Base(DeclarativeBase):

@@ -10,7 +10,6 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Table,
-    any_,
     bindparam,
     column,
     func,
@@ -18,13 +17,12 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from notifier import callbacks, phones, sms, statuses, templating
 from notifier.config import Settings
-from notifier.db import new_id, utcnow
+from notifier.db import matches_any, new_id, utcnow
 from notifier.models import Contact, Message, MessageStatusEvent
 from notifier.quiet_hours import quiet_until
 
@@ -396,8 +394,7 @@ def claim_batch(
     # Core statements built once, on the connection: the ORM's bulk paths, and building the
     # statement per call, cost a worker more CPU than the sending itself.
     connection = session.connection()
-    claim = _CLAIM_BY_ARRAY if connection.dialect.name == "postgresql" else _CLAIM_BY_LIST
-    rows = connection.execute(claim, {"ids": list(message_ids), "now": now}).all()
+    rows = connection.execute(_CLAIM.on(connection), {"ids": list(message_ids), "now": now}).all()
     claimed = [ClaimedRow(*row) for row in rows]
     if claimed:
         connection.execute(
@@ -428,10 +425,7 @@ def _claim_statement(matches_ids: ColumnElement[bool]) -> ReturningUpdate[Any]:
     )
 
 
-# PostgreSQL takes the ids as one array, so the statement stays the same (and is prepared once)
-# whatever the number of ids; SQLite has no arrays and gets an IN list.
-_CLAIM_BY_ARRAY = _claim_statement(_MESSAGES.c.id == any_(bindparam("ids", type_=ARRAY(String))))
-_CLAIM_BY_LIST = _claim_statement(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
+_CLAIM = matches_any(_MESSAGES.c.id, "ids").map(_claim_statement)
 
 
 class ClaimedRow(NamedTuple):

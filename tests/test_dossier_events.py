@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from notifier.models import Dossier, DossierEvent, Message
+from notifier import dossiers
+from notifier.models import Dossier, DossierEvent, Message, Reminder
 from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import DELETE, dossier_event, post_signed, run_jobs
@@ -326,3 +328,74 @@ def test_events_of_one_new_dossier_arriving_at_once_are_all_kept(
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Dossier)) == 1
         assert session.scalar(select(func.count()).select_from(DossierEvent)) == 6
+
+
+# -- events received together (the webhook writes concurrent requests' events at once) --------
+
+
+def received(**changes: Any) -> dossiers.Received:
+    payload = dossier_event(**changes)
+    return dossiers.DossierEventIn.model_validate(payload), dossiers.payload_hash(payload)
+
+
+def test_events_received_together_are_taken_in_order(
+    services: Services, fake_twilio: FakeTwilio
+) -> None:
+    ready_at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    results = dossiers.record(
+        services,
+        [
+            received(),
+            received(
+                event_id="ready", occurred_at=ready_at.isoformat(), **{"dossier.status": "ready"}
+            ),
+            # Older than the one before: kept, not announced.
+            received(event_id="late", occurred_at="2025-07-15T10:00:00+07:00"),
+            received(event_id="other", **{"dossier.code": "000.00.31.H26-250714-0002"}),
+        ],
+    )
+    run_jobs(services)
+
+    assert [r.duplicate for r in results] == [False] * 4
+    assert [[m.template for m in r.messages] for r in results] == [
+        ["dossier_received"],
+        ["dossier_ready"],
+        [],
+        ["dossier_received"],
+    ]
+    assert len(fake_twilio.messages) == 3
+    with services.db.session() as session:
+        first, other = session.scalars(select(Dossier).order_by(Dossier.code)).all()
+        assert (first.status, str(first.due_date)) == ("ready", "2025-07-16")
+        assert first.received_at == datetime(2025, 7, 14, 1, 30, tzinfo=UTC)
+        assert first.resolved_at == ready_at
+        assert other.status == "received"
+        assert session.scalar(select(func.count()).select_from(DossierEvent)) == 4
+        # The ready dossier's collection reminder was scheduled in the same write.
+        assert session.scalars(select(Reminder).where(Reminder.dossier_id == first.id)).all()
+
+
+def test_a_replay_among_events_received_together_fails_none_of_the_others(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    first = post_signed(client, dossier_event())
+
+    results = dossiers.record(
+        services,
+        [
+            received(event_id="new-1", **{"dossier.code": "000.00.31.H26-250714-0002"}),
+            received(),
+            received(event_id="new-2", **{"dossier.code": "000.00.31.H26-250714-0003"}),
+            received(event_id="new-3", **{"dossier.due_date": "2025-07-18"}),
+        ],
+    )
+    run_jobs(services)
+
+    assert [r.duplicate for r in results] == [False, True, False, False]
+    assert results[1].messages[0].id == first.get_json()["messages"][0]["id"]
+    assert len(fake_twilio.messages) == 4  # the first event's, and one for each new event
+    assert count(services, DossierEvent) == 4
+    with services.db.session() as session:
+        assert str(session.scalars(select(Dossier).order_by(Dossier.code)).first().due_date) == (
+            "2025-07-18"
+        )

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
 
-from notifier import delivery, dossiers, signing
+from notifier import dossiers, signing
+from notifier.combining import Combiner
 from notifier.models import Message
-from notifier.web import guards, jsonbody, services
+from notifier.web import guards, jsonbody, services, services_of
 from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dossier_events", __name__, url_prefix="/api/v1")
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+# Events that arrive together are written together (one transaction, one job).
+MAX_EVENTS_PER_WRITE = 100
+
+
+@bp.record_once
+def _set_up(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    app.extensions["dossier_events"] = Combiner(
+        lambda batch: dossiers.record(services_of(app), batch), MAX_EVENTS_PER_WRITE
+    )
 
 
 @bp.post("/dossier-events")
@@ -31,16 +44,15 @@ def receive() -> ResponseReturnValue:
     guards.require_mimetype("application/json")
     payload = jsonbody.parse_object(body)
     event = jsonbody.validate(dossiers.DossierEventIn, body)
-    digest = dossiers.payload_hash(payload)
-    result = _ingest(event, digest)
+    combiner: Combiner[dossiers.Received, dossiers.IngestResult]
+    combiner = current_app.extensions["dossier_events"]
+    result = combiner.submit((event, dossiers.payload_hash(payload)))
     if result.conflict:
         raise ApiProblem(
             409,
             "Conflict",
             f"event_id {event.event_id!r} was already received with a different body.",
         )
-    if not result.duplicate:
-        delivery.enqueue_committed(services(), result.messages)
     return (
         jsonify(
             event_id=result.event_id,
@@ -49,26 +61,6 @@ def receive() -> ResponseReturnValue:
         ),
         200 if result.duplicate else 202,
     )
-
-
-def _ingest(event: dossiers.DossierEventIn, digest: str) -> dossiers.IngestResult:
-    db = services().db
-    retried = False
-    while True:
-        try:
-            with db.transaction() as session:
-                return dossiers.ingest(session, services().settings, event, digest)
-        except IntegrityError:
-            # Another request won a race on a unique index. The same event delivered twice at
-            # once: answer as a replay. Another event of the same new dossier created it
-            # meanwhile: a second try finds and updates it.
-            with db.session() as session:
-                found = dossiers.find_existing(session, event.event_id, digest)
-            if found is not None:
-                return found
-            if retried:
-                raise
-            retried = True
 
 
 def _summary(message: Message) -> dict[str, Any]:
