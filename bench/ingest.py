@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from bench.harness import Stack, gunicorn_settings, print_table, write_result
-from bench.load import run_load, signed_event
+from bench.load import built_ahead, run_load, signed_event
 
 CONNECTIONS = 32
 SECONDS = float(os.environ.get("BENCH_INGEST_SECONDS", "10"))
@@ -32,14 +32,13 @@ def main() -> dict[str, Any]:
         url = stack.web_url
         run_load(url, lambda n: signed_event(n, f"{run}w"), connections=CONNECTIONS, seconds=2)
         trivial = run_load(url, lambda n: healthz, connections=CONNECTIONS, seconds=SECONDS)
+        events = built_ahead(lambda n: signed_event(n, f"{run}c"), int(SECONDS * 1500))
         cpu_before = web_cpu(stack)
-        closed = run_load(
-            url, lambda n: signed_event(n, f"{run}c"), connections=CONNECTIONS, seconds=SECONDS
-        )
+        closed = run_load(url, events, connections=CONNECTIONS, seconds=SECONDS)
         cpu_per_event = (web_cpu(stack) - cpu_before) * 1000 / max(1, closed.count)
         opened = run_load(
             url,
-            lambda n: signed_event(n, f"{run}o"),
+            built_ahead(lambda n: signed_event(n, f"{run}o"), int(SECONDS / 2 * TARGET_RATE)),
             connections=CONNECTIONS,
             seconds=SECONDS / 2,  # a server slower than the target drains the rest after
             rate=TARGET_RATE,
@@ -49,7 +48,7 @@ def main() -> dict[str, Any]:
         comfortable_rate = round(closed.rate / 2, -1) or 10.0
         comfortable = run_load(
             url,
-            lambda n: signed_event(n, f"{run}h"),
+            built_ahead(lambda n: signed_event(n, f"{run}h"), int(SECONDS / 2 * comfortable_rate)),
             connections=CONNECTIONS,
             seconds=SECONDS / 2,
             rate=comfortable_rate,

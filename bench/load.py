@@ -125,3 +125,10 @@ def signed_event(n: int, run: str, phone: str | None = None) -> Request:
 
 def prepared(requests: Sequence[Request]) -> Callable[[int], Request]:
     return lambda n: requests[n % len(requests)]
+
+
+def built_ahead(make_request: Callable[[int], Request], count: int) -> Callable[[int], Request]:
+    """`make_request`'s first `count` requests built now, so that building and signing them
+    costs the load generator nothing while it measures; any beyond are built as they are due."""
+    ready = [make_request(n) for n in range(count)]
+    return lambda n: ready[n] if n < count else make_request(n)
