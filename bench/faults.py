@@ -430,6 +430,38 @@ def wait_for(stack: Stack, workload: Workload, timeout: float, settle: float = 3
         time.sleep(0.25)
     time.sleep(settle)
     workload.unsettled = unsettled(stack, workload)
+    if workload.unsettled > 0:
+        describe_unsettled(stack, workload)
+
+
+def describe_unsettled(stack: Stack, workload: Workload) -> None:
+    """Write each unsettled message's history to `<workload>-unsettled.log` in the logs folder,
+    so that a failed run says where its messages stopped."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from notifier.models import Message
+
+    with stack.database.session() as session:
+        found = session.scalars(
+            select(Message)
+            .options(selectinload(Message.history))
+            .where(
+                Message.phone.in_(workload.phones()),
+                Message.status.in_(("queued", "deferred", "sending")),
+            )
+        ).all()
+        lines = [
+            f"{m.id} {m.status} attempts={m.attempts} next_attempt_at={m.next_attempt_at} "
+            f"provider={m.provider} reason={m.failure_reason}: "
+            + ", ".join(
+                f"{h.at:%H:%M:%S.%f} {h.status} ({h.source}: {h.detail})" for h in m.history
+            )
+            for m in found
+        ]
+    path = stack.workdir / f"{workload.name}-unsettled.log"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"{len(lines)} unsettled message(s) described in {path}", flush=True)
 
 
 def reconciled(stack: Stack, workload: Workload) -> str:
