@@ -259,9 +259,9 @@ def ingest_many(
 
     created = [known[code] for code in changed - stored]
     if created:
-        ids = connection.execute(_INSERT_DOSSIER, created).scalars().all()
-        for row, dossier_id in zip(created, ids, strict=True):
-            row["id"] = dossier_id
+        ids: dict[str, int] = dict(connection.execute(_INSERT_DOSSIER, created).all())
+        for row in created:
+            row["id"] = ids[row["code"]]
     updated = [
         {"dossier_pk": known[code]["id"], **{key: known[code][key] for key in _UPDATABLE}}
         for code in changed & stored
@@ -269,29 +269,27 @@ def ingest_many(
     if updated:
         connection.execute(_UPDATE_DOSSIER, updated)
 
-    event_pks = (
-        connection.execute(
-            _INSERT_EVENT,
-            [
-                {
-                    "event_id": plan.event.event_id,
-                    "payload_hash": plan.digest,
-                    "dossier_id": known[plan.event.dossier.code]["id"],
-                    "status": plan.event.dossier.status_key,
-                    "occurred_at": plan.event.occurred_at,
-                    "received_at": now,
-                    "new_due_date": plan.event.dossier.new_due_date,
-                    "note": plan.event.dossier.note,
-                }
-                for plan in plans
-            ],
-        )
-        .scalars()
-        .all()
+    event_rows = connection.execute(
+        _INSERT_EVENT,
+        [
+            {
+                "event_id": plan.event.event_id,
+                "payload_hash": plan.digest,
+                "dossier_id": known[plan.event.dossier.code]["id"],
+                "status": plan.event.dossier.status_key,
+                "occurred_at": plan.event.occurred_at,
+                "received_at": now,
+                "new_due_date": plan.event.dossier.new_due_date,
+                "note": plan.event.dossier.note,
+            }
+            for plan in plans
+        ],
     )
+    event_pks: dict[str, int] = dict(event_rows.all())
     results = []
     notices = []
-    for plan, event_pk in zip(plans, event_pks, strict=True):
+    for plan in plans:
+        event_pk = event_pks[plan.event.event_id]
         result = IngestResult(plan.event.event_id, duplicate=False)
         if plan.is_latest and should_notify(settings, plan.event.dossier.status_key):
             dossier_id = known[plan.event.dossier.code]["id"]
@@ -327,11 +325,12 @@ _events = cast(Table, DossierEvent.__table__)
 # Built once: SQLAlchemy caches a statement's compiled form, but building the statement per call
 # would cost about as much as running it.
 _FIND_DOSSIERS = matches_any(_dossiers.c.code, "codes").map(select(_dossiers).where)
-# Several rows in one statement, their ids returned in the order given.
-_INSERT_DOSSIER = _dossiers.insert().returning(_dossiers.c.id, sort_by_parameter_order=True)
+# Several rows in one statement; each id comes back with its unique key rather than in order
+# (asking for the order costs the database a sort of the rows).
+_INSERT_DOSSIER = _dossiers.insert().returning(_dossiers.c.code, _dossiers.c.id)
 _UPDATABLE = [c.key for c in _dossiers.columns if c.key not in {"id", "code", "created_at"}]
 _UPDATE_DOSSIER = _dossiers.update().where(_dossiers.c.id == bindparam("dossier_pk"))
-_INSERT_EVENT = _events.insert().returning(_events.c.id, sort_by_parameter_order=True)
+_INSERT_EVENT = _events.insert().returning(_events.c.event_id, _events.c.id)
 
 
 def _dossier_changes(
