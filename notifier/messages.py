@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, Concatenate, NamedTuple, ParamSpec, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,6 +25,8 @@ from notifier.config import Settings
 from notifier.db import matches_any, new_id, utcnow
 from notifier.models import Contact, Message, MessageStatusEvent
 from notifier.quiet_hours import quiet_until
+
+P = ParamSpec("P")
 
 
 def office_personalisation(settings: Settings) -> dict[str, str]:
@@ -126,12 +128,6 @@ def new_message(
     return message
 
 
-def create_message(session: Session, settings: Settings, **fields: Any) -> Message:
-    """Add a message row (see `new_message` for the fields). The caller commits, then enqueues
-    queued messages (see `delivery.enqueue`)."""
-    return _add(session, new_message(session, settings, **fields))
-
-
 def new_rejected(
     *,
     phone: str,
@@ -172,15 +168,36 @@ def new_rejected(
     return message
 
 
-def create_rejected(session: Session, **fields: Any) -> Message:
-    """Record a message that could not even be composed (see `new_rejected` for the fields)."""
-    return _add(session, new_rejected(**fields))
-
-
 def _add(session: Session, message: Message) -> Message:
     session.add(message)
     callbacks.on_final_status(session, message, message.created_at)
     return message
+
+
+def _adding(
+    build: Callable[Concatenate[Session, P], Message],
+) -> Callable[Concatenate[Session, P], Message]:
+    """`build` a message, then add it to the session: same parameters, checked as such."""
+
+    def add(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> Message:
+        return _add(session, build(session, *args, **kwargs))
+
+    return add
+
+
+def _without_session(build: Callable[P, Message]) -> Callable[Concatenate[Session, P], Message]:
+    def build_in(_session: Session, /, *args: P.args, **kwargs: P.kwargs) -> Message:
+        return build(*args, **kwargs)
+
+    return build_in
+
+
+create_message = _adding(new_message)
+create_message.__doc__ = """Add a message row (see `new_message` for the fields). The caller
+commits, then enqueues queued messages (see `delivery.enqueue`)."""
+create_rejected = _adding(_without_session(new_rejected))
+create_rejected.__doc__ = """Record a message that could not even be composed (see
+`new_rejected` for the fields)."""
 
 
 def insert_new(session: Session, messages: Sequence[Message]) -> None:
@@ -339,11 +356,10 @@ def compose_new(
     )
 
 
-def compose(session: Session, settings: Settings, **fields: Any) -> Message:
-    """Render a template and add its message (see `compose_new` for the fields); a text that
-    cannot be composed is recorded rejected. The caller commits, then enqueues (see
-    `delivery.enqueue_committed`)."""
-    return _add(session, compose_new(session, settings, **fields))
+compose = _adding(compose_new)
+compose.__doc__ = """Render a template and add its message (see `compose_new` for the fields); a
+text that cannot be composed is recorded rejected. The caller commits, then enqueues (see
+`delivery.enqueue_committed`)."""
 
 
 def defer_if_quiet(
