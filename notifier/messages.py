@@ -11,12 +11,11 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    column,
     func,
     select,
     update,
-    values,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -465,48 +464,27 @@ def record_sent_batch(
     if not accepted:
         return set()
     now = now or utcnow()
-    table = _MESSAGES
-    changes = {
-        "status": statuses.SENT,
-        "sent_at": func.coalesce(table.c.sent_at, now),
-        "updated_at": now,
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement for the whole batch: UPDATE … FROM (VALUES …) RETURNING.
-        rows = values(
-            column("message_id", String),
-            column("sent_provider", String),
-            column("sent_id", String),
-            name="accepted",
-        ).data(list(accepted))
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # One statement for the whole batch, its rows passed as three arrays: the text stays the
+        # same whatever the batch size, so it is compiled and prepared once.
+        ids, providers, sent_ids = (list(column) for column in zip(*accepted, strict=True))
         moved = set(
-            session.scalars(
-                table.update()
-                .where(table.c.id == rows.c.message_id, table.c.status == statuses.SENDING)
-                .values(
-                    provider=rows.c.sent_provider, provider_message_id=rows.c.sent_id, **changes
-                )
-                .returning(table.c.id)
-            )
+            connection.execute(
+                _MARK_SENT_FROM_ARRAYS,
+                {"ids": ids, "providers": providers, "sent_ids": sent_ids, "now": now},
+            ).scalars()
         )
     else:
-        statement = (
-            table.update()
-            .where(table.c.id == bindparam("message_id"), table.c.status == statuses.SENDING)
-            .values(
-                provider=bindparam("sent_provider"),
-                provider_message_id=bindparam("sent_id"),
-                **changes,
-            )
-        )
-        connection = session.connection()
         moved = {
             mid
             for mid, provider, pid in accepted
             if connection.execute(
-                statement, {"message_id": mid, "sent_provider": provider, "sent_id": pid}
+                _MARK_SENT_ONE,
+                {"message_id": mid, "sent_provider": provider, "sent_id": pid, "now": now},
             ).rowcount
         }
+    table = _MESSAGES
     for mid, provider, pid in accepted:
         if mid not in moved:
             # A receipt got here first (the status moved on without us): keep its status and
@@ -531,3 +509,39 @@ def record_sent_batch(
             ],
         )
     return moved
+
+
+_NOW = bindparam("now", type_=_MESSAGES.c.updated_at.type)
+_SENT_CHANGES = {
+    "status": statuses.SENT,
+    "sent_at": func.coalesce(_MESSAGES.c.sent_at, _NOW),
+    "updated_at": _NOW,
+}
+_ACCEPTED = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(String)),
+        bindparam("providers", type_=ARRAY(String)),
+        bindparam("sent_ids", type_=ARRAY(String)),
+    )
+    .table_valued("message_id", "sent_provider", "sent_id")
+    .render_derived(name="accepted")
+)
+_MARK_SENT_FROM_ARRAYS = (
+    _MESSAGES.update()
+    .where(_MESSAGES.c.id == _ACCEPTED.c.message_id, _MESSAGES.c.status == statuses.SENDING)
+    .values(
+        provider=_ACCEPTED.c.sent_provider,
+        provider_message_id=_ACCEPTED.c.sent_id,
+        **_SENT_CHANGES,
+    )
+    .returning(_MESSAGES.c.id)
+)
+_MARK_SENT_ONE = (
+    _MESSAGES.update()
+    .where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == statuses.SENDING)
+    .values(
+        provider=bindparam("sent_provider"),
+        provider_message_id=bindparam("sent_id"),
+        **_SENT_CHANGES,
+    )
+)
