@@ -199,13 +199,11 @@ class Stack:
         gunicorn = [
             *self._prefix,
             "gunicorn",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),  # as in production: its workers and threads
             "wsgi:app",
             "--bind",
             f"127.0.0.1:{self.web_port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
             "--graceful-timeout",
             "5",
         ]
