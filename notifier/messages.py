@@ -422,11 +422,22 @@ def claim_batch(
     return claimed
 
 
+def _status_is(status: str) -> ColumnElement[bool]:
+    """`messages.status = status`, written so that no index on status can serve it.
+
+    Claims and sent-marks name their rows by primary key. PostgreSQL, with statistics taken
+    before a broadcast was queued, believes few messages are `queued` and reads all of them
+    through the status index, for every claim of a few dozen: 15 ms instead of 2 per claim at
+    20,000 queued, and growing with the queue.
+    """
+    return _MESSAGES.c.status.concat("") == status
+
+
 def _claim_statement(matches_ids: ColumnElement[bool]) -> ReturningUpdate[Any]:
     table = _MESSAGES
     return (
         table.update()
-        .where(matches_ids, table.c.status == statuses.QUEUED)
+        .where(matches_ids, _status_is(statuses.QUEUED))
         .values(status=statuses.SENDING, attempts=table.c.attempts + 1, updated_at=bindparam("now"))
         .returning(
             table.c.id,
@@ -528,7 +539,7 @@ _ACCEPTED = (
 )
 _MARK_SENT_FROM_ARRAYS = (
     _MESSAGES.update()
-    .where(_MESSAGES.c.id == _ACCEPTED.c.message_id, _MESSAGES.c.status == statuses.SENDING)
+    .where(_MESSAGES.c.id == _ACCEPTED.c.message_id, _status_is(statuses.SENDING))
     .values(
         provider=_ACCEPTED.c.sent_provider,
         provider_message_id=_ACCEPTED.c.sent_id,
@@ -538,7 +549,7 @@ _MARK_SENT_FROM_ARRAYS = (
 )
 _MARK_SENT_ONE = (
     _MESSAGES.update()
-    .where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == statuses.SENDING)
+    .where(_MESSAGES.c.id == bindparam("message_id"), _status_is(statuses.SENDING))
     .values(
         provider=bindparam("sent_provider"),
         provider_message_id=bindparam("sent_id"),

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis import Redis
 from rq.job import JobStatus
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, true
 
 from notifier import delivery, failover
 from notifier import messages as msgs
@@ -135,6 +135,61 @@ def test_a_repeated_batch_job_sends_nothing_twice(
     assert delivery.send_batch(services, ids, "bulk") == {}
     run_jobs(services)
     assert len(fake_twilio.messages) == 20
+
+
+def plan_of(services: Services, statement: Any, **params: Any) -> str:
+    """PostgreSQL's plan for `statement` (not run)."""
+    with services.db.engine.connect() as connection:
+        compiled = statement.compile(dialect=connection.dialect)
+        rows = connection.exec_driver_sql(
+            f"EXPLAIN {compiled.string}", {**compiled.params, **params}
+        )
+        return "\n".join(row[0] for row in rows)
+
+
+def test_claims_read_only_their_own_messages_after_a_broadcast_is_queued(
+    make_app: Any, twilio_settings: dict[str, Any]
+) -> None:
+    """Statistics taken before a broadcast say almost nothing is queued; a claim of a few ids
+    must still find them by primary key, not read the whole queue through the status index."""
+    services = make_services(make_app, twilio_settings)
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    queue_messages(services, 300)
+    table = Message.__table__
+    with services.db.engine.begin() as connection:
+        connection.execute(table.update().values(status="delivered"))
+        connection.exec_driver_sql("ANALYZE messages")
+        # A broadcast of 20,000, as copies of one message (far quicker than composing each).
+        copied = [c for c in table.columns if c.name not in ("id", "status")]
+        connection.execute(
+            table.insert().from_select(
+                ["id", "status", *copied],
+                select(
+                    func.gen_random_uuid().cast(table.c.id.type),
+                    literal("queued"),
+                    *copied,
+                )
+                .select_from(table.join(func.generate_series(1, 20_000).alias("n"), true()))
+                .where(table.c.id == select(table.c.id).limit(1).scalar_subquery()),
+            )
+        )
+        ids = connection.scalars(select(table.c.id).where(table.c.status == "queued")).all()
+
+    claim = plan_of(services, msgs._CLAIM.postgresql, ids=ids[:20], now=utcnow())
+    mark_sent = plan_of(
+        services,
+        msgs._MARK_SENT_FROM_ARRAYS,
+        ids=ids[:20],
+        providers=["twilio"] * 20,
+        sent_ids=[f"SM{i}" for i in range(20)],
+        now=utcnow(),
+    )
+
+    for plan in (claim, mark_sent):
+        assert "pk_messages" in plan, plan
+        assert "status" not in plan.split("Index Cond", 1)[-1].split("\n", 1)[0], plan
+        assert "Seq Scan on messages" not in plan, plan
 
 
 def test_failures_in_a_batch_are_handled_message_by_message(
