@@ -399,3 +399,13 @@ def test_a_replay_among_events_received_together_fails_none_of_the_others(
         assert str(session.scalars(select(Dossier).order_by(Dossier.code)).first().due_date) == (
             "2025-07-18"
         )
+
+
+def test_statements_are_planned_for_the_tables_as_they_are_now(services: Services) -> None:
+    """PostgreSQL keeps no generic plan per prepared statement: one settled while the dossiers
+    table was small went on reading the whole table once it had grown (15 ms a look-up instead
+    of 0.6 at 15,000 dossiers, in the ingest benchmark)."""
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's plan cache")
+    with services.db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
