@@ -188,7 +188,7 @@ def test_claims_read_only_their_own_messages_after_a_broadcast_is_queued(
 
     for plan in (claim, mark_sent):
         assert "pk_messages" in plan, plan
-        assert "status" not in plan.split("Index Cond", 1)[-1].split("\n", 1)[0], plan
+        assert "ix_messages_status" not in plan, plan
         assert "Seq Scan on messages" not in plan, plan
 
 
