@@ -41,6 +41,7 @@ audit: setup
 
 test: setup lint audit
 	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python scripts/ensure_redis.py
+	scripts/ensure_chromium.sh
 	BIN=$(BIN) TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		scripts/run_tests.sh $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory faults-short
