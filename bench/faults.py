@@ -160,7 +160,7 @@ class Stack:
             "PROVIDER_TIMEOUT_SECONDS": "2",
             "SWEEP_GRACE_SECONDS": "3",
             "SENDING_STALE_SECONDS": "8",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "WARNING"),
         }
         from notifier.db import Database
 
@@ -451,7 +451,7 @@ def describe_unsettled(stack: Stack, workload: Workload) -> None:
         ).all()
         lines = [
             f"{m.id} {m.status} attempts={m.attempts} next_attempt_at={m.next_attempt_at} "
-            f"provider={m.provider} reason={m.failure_reason}: "
+            f"provider={m.provider} reason={m.failure_reason} job={job_state(stack, m.id)}: "
             + ", ".join(
                 f"{h.at:%H:%M:%S.%f} {h.status} ({h.source}: {h.detail})" for h in m.history
             )
@@ -460,6 +460,30 @@ def describe_unsettled(stack: Stack, workload: Workload) -> None:
     path = stack.workdir / f"{workload.name}-unsettled.log"
     path.write_text("\n".join(lines) + "\n")
     print(f"{len(lines)} unsettled message(s) described in {path}", flush=True)
+
+
+def job_state(stack: Stack, message_id: str) -> str:
+    """What the job index says of a message: its job, the job's status and last heartbeat."""
+    from redis import Redis
+    from rq.job import Job
+    from rq.queue import Queue
+
+    from notifier.delivery import JOBS_KEY
+    from notifier.runtime import QUEUE_NAMES
+
+    connection = Redis.from_url(stack.redis.url)
+    job_id = connection.hget(JOBS_KEY, message_id)
+    if job_id is None:
+        return "none"
+    job = Job.fetch_many([job_id.decode()], connection=connection)[0]
+    if job is None:
+        return f"{job_id.decode()} (gone)"
+    queued = {name: job.id in Queue(name, connection=connection).job_ids for name in QUEUE_NAMES}
+    return (
+        f"{job.id} status={job.get_status()} origin={job.origin} in_queue={queued} "
+        f"worker={job.worker_name} started={job.started_at} heartbeat={job.last_heartbeat} "
+        f"args={len(job.args[0]) if job.args else 0} ids"
+    )
 
 
 def reconciled(stack: Stack, workload: Workload) -> str:

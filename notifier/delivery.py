@@ -26,12 +26,11 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
 
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
-from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -75,12 +74,6 @@ HEARTBEAT_EVERY = 10.0  # seconds between heartbeats of a running send job
 # its still-queued ids again. Taking a live but stalled job for dead costs only a job that finds
 # nothing left to claim (claims are atomic), so this need not be long.
 STALE_AFTER = timedelta(seconds=30)
-_PENDING_JOB_STATUSES = {
-    JobStatus.QUEUED,
-    JobStatus.SCHEDULED,
-    JobStatus.STARTED,
-    JobStatus.DEFERRED,
-}
 
 
 @dataclass(frozen=True)
@@ -165,11 +158,6 @@ def _job_data(ids: list[str], job_id: str, at_front: bool) -> EnqueueData:
         at_front=at_front,
         description=f"send {len(ids)} message(s)",
     )
-
-
-def schedule_retry(services: Services, item: Queued, delay: timedelta) -> None:
-    """Enqueue `item` again after `delay` (at once when the delay is not positive)."""
-    _enqueue(services, [item], delay=delay)
 
 
 # -- the process-wide sending machinery ------------------------------------------------------
@@ -982,32 +970,18 @@ def _release_deferred(services: Services, now: datetime, limit: int) -> int:
     return len(items)
 
 
-def _alive(job: Job | None, now: datetime) -> bool:
-    if job is None:
-        return False
-    status = job.get_status(refresh=False)
-    if status not in _PENDING_JOB_STATUSES:
-        return False
-    beat = job.last_heartbeat or job.started_at
-    if status == JobStatus.STARTED and beat is not None:
-        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
-        return now - beat <= STALE_AFTER
-    return True
-
-
 def _without_live_jobs(services: Services, items: Sequence[Queued], now: datetime) -> list[Queued]:
     if not items:
         return []
     try:
-        job_ids = services.redis.hmget(JOBS_KEY, [item.id for item in items])
-        known = sorted({_text(j) for j in job_ids if j})
-        jobs = Job.fetch_many(known, connection=services.redis) if known else []
+        job_ids = [
+            _text(j) if j else None for j in services.redis.hmget(JOBS_KEY, [i.id for i in items])
+        ]
     except RedisError as exc:
         log.warning("sweep cannot reach the queue: %s", exc)
         return []
-    live = {job_id for job_id, job in zip(known, jobs, strict=True) if _alive(job, now)}
-    return [
-        item
-        for item, job_id in zip(items, job_ids, strict=True)
-        if job_id is None or _text(job_id) not in live
-    ]
+    known = sorted({j for j in job_ids if j})
+    live = services.live_jobs(known, stale_after=STALE_AFTER, now=now)
+    if live is None:
+        return []
+    return [item for item, job_id in zip(items, job_ids, strict=True) if job_id not in live]

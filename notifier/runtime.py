@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 import requests
@@ -22,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from notifier.config import Settings
-from notifier.db import Database
+from notifier.db import Database, utcnow
 from notifier.providers import Provider, build_provider
 from notifier.ratelimit import RateLimiter
 
@@ -32,10 +33,6 @@ URGENT_QUEUE = "urgent"
 BULK_QUEUE = "bulk"
 QUEUE_NAMES = (URGENT_QUEUE, BULK_QUEUE)  # listening order is priority order
 
-_PENDING_JOB_STATUSES = frozenset(
-    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
-)
-
 
 def freeze_startup_objects() -> None:
     """Take what a long-running process has loaded (the app, SQLAlchemy's metadata, pydantic's
@@ -44,6 +41,14 @@ def freeze_startup_objects() -> None:
     and per message). Called once start-up is done, by the web and the queue workers."""
     gc.collect()
     gc.freeze()
+
+
+def _silent(job: Job, now: datetime, stale_after: timedelta) -> bool:
+    """A started job that has not heartbeaten for `stale_after` (its worker died)."""
+    beat = job.last_heartbeat or job.started_at
+    if beat is None:
+        return False
+    return now - (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) > stale_after
 
 
 AfterCommit = Callable[["Services"], object]
@@ -93,19 +98,54 @@ class Services:
                 self._providers[name] = build_provider(name, self.settings)
             return self._providers[name]
 
-    def live_jobs(self, job_ids: Sequence[str]) -> set[str] | None:
-        """The ids among `job_ids` whose job still waits or runs in Redis; None if Redis is down."""
+    def live_jobs(
+        self,
+        job_ids: Sequence[str],
+        *,
+        stale_after: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> set[str] | None:
+        """The ids among `job_ids` whose job waits in its queue or runs; None if Redis is down.
+
+        For the sweeps, which ask only about work due a grace period ago. A job still
+        *scheduled* for such work was not moved to its queue in time and will not be soon: RQ's
+        scheduler runs in a process of one worker, dies when its Redis connection drops, and
+        that worker starts it again only at its maintenance, every few minutes. A job marked
+        *queued* but missing from its queue was taken by a worker that died before starting it.
+        Neither counts as live. With `stale_after`, neither does a started job silent that long.
+        Taking a live job for dead costs only a second job that finds nothing left to do.
+        """
         if not job_ids:
             return set()
         try:
-            jobs = Job.fetch_many(list(job_ids), connection=self.redis)
+            jobs = [job for job in Job.fetch_many(list(job_ids), connection=self.redis) if job]
+            waiting = self._waiting_in_queue(
+                [job for job in jobs if job.get_status(refresh=False) == JobStatus.QUEUED]
+            )
         except RedisError as exc:
             log.warning("cannot reach the queue to look for jobs: %s", exc)
             return None
+        now = now or utcnow()
         return {
-            job_id
-            for job_id, job in zip(job_ids, jobs, strict=True)
-            if job is not None and job.get_status(refresh=False) in _PENDING_JOB_STATUSES
+            job.id
+            for job in jobs
+            if job.id in waiting
+            or (
+                job.get_status(refresh=False) == JobStatus.STARTED
+                and (stale_after is None or not _silent(job, now, stale_after))
+            )
+        }
+
+    def _waiting_in_queue(self, jobs: Sequence[Job]) -> set[str]:
+        if not jobs:
+            return set()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                # LPOS scans from the head, where the sweeps' oldest work waits.
+                pipe.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id)
+            positions = pipe.execute()
+        return {
+            job.id for job, position in zip(jobs, positions, strict=True) if position is not None
         }
 
     @cached_property

@@ -273,6 +273,52 @@ def test_sweeper_re_enqueues_messages_whose_batch_job_was_lost(
     assert len(fake_twilio.messages) == 3
 
 
+def test_sweeper_re_enqueues_messages_whose_job_a_dying_worker_took_from_the_queue(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    services = make_services(make_app, twilio_settings)
+    queue_messages(services, 3)
+    bulk = services.queues["bulk"]
+    # A worker pops the job's id, then dies before marking it started: the job still says
+    # "queued", but no queue holds it any more.
+    job_id = services.redis.lpop(bulk.key)
+    assert isinstance(job_id, bytes)
+    assert services.live_jobs([job_id.decode()]) == set()
+    later = utcnow() + timedelta(seconds=services.settings.SWEEP_GRACE_SECONDS + 1)
+    assert delivery.sweep(services, now=later).requeued == 3
+    run_jobs(services)
+    assert len(fake_twilio.messages) == 3
+
+
+def test_a_retry_whose_scheduled_job_is_never_moved_is_sent_by_the_sweep(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> None:
+    """RQ's scheduler, a child process of one worker, dies when its Redis connection drops and
+    is started again only at the worker's maintenance: a retry must not wait for it."""
+    services = make_services(make_app, twilio_settings, SEND_RETRY_BASE_SECONDS=30)
+    fake_twilio.fail_next(1, status=503)
+    [message_id] = queue_messages(services, 1)
+    run_jobs(services)  # no scheduler runs here: the retry stays scheduled
+    bulk = services.queues["bulk"]
+    assert bulk.scheduled_job_registry.count == 1
+    grace = timedelta(seconds=services.settings.SWEEP_GRACE_SECONDS)
+
+    not_due = utcnow() + timedelta(seconds=30) + grace - timedelta(seconds=5)
+    assert delivery.sweep(services, now=not_due).requeued == 0
+    due = utcnow() + timedelta(seconds=30) + grace + timedelta(seconds=5)
+    assert delivery.sweep(services, now=due).requeued == 1
+    run_jobs(services)
+    assert [m.to for m in fake_twilio.messages] == ["+84912000000"]
+
+    # The scheduler comes back and moves the old job at last: it finds nothing left to send.
+    [late_id] = bulk.scheduled_job_registry.get_job_ids()
+    bulk.enqueue_job(bulk.fetch_job(late_id))  # type: ignore[arg-type]
+    run_jobs(services)
+    assert len(fake_twilio.messages) == 1
+    with services.db.session() as session:
+        assert session.get_one(Message, message_id).status == "sent"
+
+
 # -- rate limits -------------------------------------------------------------------------------
 
 
