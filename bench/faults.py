@@ -457,6 +457,10 @@ def describe_unsettled(stack: Stack, workload: Workload) -> None:
             )
             for m in found
         ]
+    for name, process in stack.processes.items():
+        if name != "web" and process.alive():
+            assert process.popen is not None
+            process.popen.send_signal(signal.SIGUSR2)  # its threads' stacks, into its log
     path = stack.workdir / f"{workload.name}-unsettled.log"
     path.write_text("\n".join(lines) + "\n")
     print(f"{len(lines)} unsettled message(s) described in {path}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import signal
 import threading
@@ -182,12 +183,18 @@ def forget_phone(phone: str, actor: str) -> None:
     )
 
 
+def _dump_stacks_on_sigusr2() -> None:
+    """`kill -USR2 PID` prints every thread's stack to stderr: where a stuck process waits."""
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
+
+
 @notifier_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run a queue worker on the urgent then bulk queues."""
     from notifier.worker import run_worker
 
+    _dump_stacks_on_sigusr2()
     # One process keeps provider HTTP connections and the database pool warm across jobs; its
     # thread pool keeps SEND_CONCURRENCY provider requests in flight.
     run_worker(current(), burst=burst)
@@ -201,6 +208,7 @@ def run_scheduler(once: bool) -> None:
     if once:
         scheduler.run_once(services)
         return
+    _dump_stacks_on_sigusr2()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -54,3 +56,18 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(stack: Stack) -> None
         worker.start()
         wait_until(lambda: count_sent(services) >= 200, 120, "every message", every=0.5)
     assert stack.twilio_stats()["messages"] == 200
+
+
+def test_sigusr2_prints_where_each_thread_of_a_worker_and_the_scheduler_is_and_stops_nothing(
+    stack: Stack,
+) -> None:
+    processes = [*stack.start_workers(1), stack.start_scheduler()]
+    time.sleep(1)  # past start-up, into their loops
+    for process in processes:
+        process.signal(signal.SIGUSR2)
+    for process in processes:
+        wait_until(
+            lambda p=process: "most recent call first" in p.log_path.read_text(), 10, "stacks"
+        )
+        assert process.alive
+        assert process.stop() == 0
