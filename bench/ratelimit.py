@@ -27,6 +27,7 @@ def main() -> dict[str, Any]:
         with stack.app_services() as services:
             items = create_messages(services, MESSAGES)
             workers = stack.start_workers(WORKERS, SMS_RATE_LIMITS=f"twilio={RATE}")
+            stack.start_scheduler()  # moves the retry of any message the provider refused
             delivery.enqueue(services, items)
             wait_until(lambda: count_sent(services) >= MESSAGES, 600, "rate limit", every=0.5)
         fake = stack.twilio_stats()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from notifier import callbacks, delivery, notifications, reminders, retention
 from notifier.runtime import Services
+from notifier.scheduled_jobs import DueJobMover
 from notifier.workdays import calendar_for
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ TASKS: list[PeriodicTask] = [
 
 
 def run_once(services: Services) -> None:
+    DueJobMover(services).run()
     for task in TASKS:
         _run(task, services)
 
@@ -47,13 +49,18 @@ def run_forever(services: Services, stop: threading.Event | None = None, tick: f
     # Intervals run on the monotonic clock: a wall-clock jump neither skips nor repeats a task.
     next_run = {task.name: 0.0 for task in TASKS}
     log.info("scheduler started: %s", ", ".join(f"{t.name}/{t.every_seconds:g}s" for t in TASKS))
-    while not stop.is_set():
-        now = time.monotonic()
-        for task in TASKS:
-            if now >= next_run[task.name]:
-                _run(task, services)
-                next_run[task.name] = time.monotonic() + task.every_seconds
-        stop.wait(tick)
+    mover = DueJobMover(services)  # retries due now, every tick
+    try:
+        while not stop.is_set():
+            mover.run()
+            now = time.monotonic()
+            for task in TASKS:
+                if now >= next_run[task.name]:
+                    _run(task, services)
+                    next_run[task.name] = time.monotonic() + task.every_seconds
+            stop.wait(tick)
+    finally:
+        mover.stop()
 
 
 def _run(task: PeriodicTask, services: Services) -> None:

@@ -18,8 +18,6 @@ from notifier.runtime import Services, freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_EVERY = 60  # seconds (RQ's default is ten minutes)
-
 
 class NotifierWorker(SimpleWorker):
     services: Services | None = None
@@ -32,16 +30,12 @@ class NotifierWorker(SimpleWorker):
 
 def run_worker(services: Services, *, burst: bool = False) -> bool:
     """Work the urgent then bulk queues until stopped (or, with `burst`, until they are empty)."""
-    worker = NotifierWorker(
-        list(services.queues.values()),
-        connection=services.redis,
-        # RQ's scheduler (moving due retries to their queue) runs in a child process that dies
-        # when Redis drops its connection; the worker starts it again only at maintenance.
-        maintenance_interval=MAINTENANCE_EVERY,
-    )
+    worker = NotifierWorker(list(services.queues.values()), connection=services.redis)
     worker.services = services
     freeze_startup_objects()
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))
+        # No RQ scheduler child here: the scheduler process moves due retries
+        # (notifier.scheduled_jobs says why).
+        return bool(worker.work(burst=burst, with_scheduler=False, logging_level="WARNING"))
     finally:
         delivery.close_pool(services)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -71,3 +72,18 @@ def test_sigusr2_prints_where_each_thread_of_a_worker_and_the_scheduler_is_and_s
         )
         assert process.alive
         assert process.stop() == 0
+
+
+def test_a_worker_killed_while_it_waits_for_work_takes_no_job_with_it(stack: Stack) -> None:
+    """A killed worker must leave no process behind holding its place in Redis' queue of
+    waiting readers (RQ's scheduler child used to): the next job goes to a live worker."""
+    with stack.app_services() as services:
+        [first] = stack.start_workers(1)
+        time.sleep(1)  # waiting in BLPOP
+        # Only the worker's own process, as the OOM killer would (not its process group).
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.popen is not None
+        first.popen.wait(10)
+        stack.start_workers(1)
+        delivery.enqueue(services, create_messages(services, 1))
+        wait_until(lambda: count_sent(services) == 1, 20, "the message")
