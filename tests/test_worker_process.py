@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from rq.scheduler import RQScheduler
 
 from bench.delivery import count_sent, create_messages
 from bench.harness import Stack, wait_until
@@ -63,7 +64,10 @@ def test_sigusr2_prints_where_each_thread_of_a_worker_and_the_scheduler_is_and_s
     stack: Stack,
 ) -> None:
     processes = [*stack.start_workers(1), stack.start_scheduler()]
-    time.sleep(1)  # past start-up, into their loops
+    # Both past start-up, into their loops: the worker has registered with RQ (start_workers
+    # waits for that), the scheduler holds the lock for moving due retries.
+    lock = RQScheduler.get_locking_key("urgent")
+    wait_until(lambda: bool(stack.redis().exists(lock)), 30, "the scheduler")
     for process in processes:
         process.signal(signal.SIGUSR2)
     for process in processes:
