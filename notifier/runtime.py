@@ -108,12 +108,11 @@ class Services:
         """The ids among `job_ids` whose job waits in its queue or runs; None if Redis is down.
 
         For the sweeps, which ask only about work due a grace period ago. A job still
-        *scheduled* for such work was not moved to its queue in time and will not be soon: RQ's
-        scheduler runs in a process of one worker, dies when its Redis connection drops, and
-        that worker starts it again only at its maintenance, every few minutes. A job marked
-        *queued* but missing from its queue was taken by a worker that died before starting it.
-        Neither counts as live. With `stale_after`, neither does a started job silent that long.
-        Taking a live job for dead costs only a second job that finds nothing left to do.
+        *scheduled* for such work was not moved to its queue in time (no scheduler process is
+        moving due jobs: none runs, or Redis was away), and a job marked *queued* but missing
+        from its queue was taken by a worker that died before starting it. Neither counts as
+        live. With `stale_after`, neither does a started job silent that long. Taking a live job
+        for dead costs only a second job that finds nothing left to do.
         """
         if not job_ids:
             return set()
