@@ -116,24 +116,22 @@ class Services:
         """
         if not job_ids:
             return set()
+        by_status: dict[JobStatus | None, list[Job]] = {}
         try:
-            jobs = [job for job in Job.fetch_many(list(job_ids), connection=self.redis) if job]
-            waiting = self._waiting_in_queue(
-                [job for job in jobs if job.get_status(refresh=False) == JobStatus.QUEUED]
-            )
+            for job in Job.fetch_many(list(job_ids), connection=self.redis):
+                if job is not None:
+                    by_status.setdefault(job.get_status(refresh=False), []).append(job)
+            waiting = self._waiting_in_queue(by_status.get(JobStatus.QUEUED, []))
         except RedisError as exc:
             log.warning("cannot reach the queue to look for jobs: %s", exc)
             return None
         now = now or utcnow()
-        return {
+        running = {
             job.id
-            for job in jobs
-            if job.id in waiting
-            or (
-                job.get_status(refresh=False) == JobStatus.STARTED
-                and (stale_after is None or not _silent(job, now, stale_after))
-            )
+            for job in by_status.get(JobStatus.STARTED, [])
+            if stale_after is None or not _silent(job, now, stale_after)
         }
+        return waiting | running
 
     def _waiting_in_queue(self, jobs: Sequence[Job]) -> set[str]:
         if not jobs:
