@@ -38,7 +38,9 @@ TASKS: list[PeriodicTask] = [
 
 
 def run_once(services: Services) -> None:
-    DueJobMover(services).run()
+    mover = DueJobMover(services)
+    mover.run()
+    mover.stop()  # a running scheduler takes the locks at its next tick, not in a minute
     for task in TASKS:
         _run(task, services)
 

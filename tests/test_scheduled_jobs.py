@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from rq.job import Job
 
+from notifier import scheduler
 from notifier.runtime import Services
 from notifier.scheduled_jobs import DueJobMover
 from tests.support.fake_twilio import FakeTwilio
@@ -90,3 +91,12 @@ def test_a_redis_restart_pauses_the_moves_without_stopping_them(
     schedule_due_job(services)
     mover.run()
     assert services.queues["urgent"].count == 1
+
+
+def test_a_one_off_scheduler_run_leaves_the_locks_to_the_running_scheduler(
+    services: Services,
+) -> None:
+    scheduler.run_once(services)  # `notifier scheduler --once`, from cron say
+    running = DueJobMover(services)
+    running.run()
+    assert running.scheduler.acquired_locks == {"urgent", "bulk"}
