@@ -20,6 +20,6 @@ accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 
 def post_worker_init(worker: object) -> None:
     """Once the worker has loaded the app (not in the master, which never loads it)."""
-    from notifier.runtime import freeze_startup_objects
+    from notifier.core.runtime import freeze_startup_objects
 
     freeze_startup_objects()

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.harness import Stack, print_table, wait_until, write_result
-from notifier.config import Settings
+from notifier.core.config import Settings
 
 MESSAGES = int(os.environ.get("BENCH_DELIVERY_MESSAGES", "20000"))
 NAIVE_SAMPLE = int(os.environ.get("BENCH_NAIVE_MESSAGES", "100"))
@@ -29,15 +29,14 @@ NAIVE_QUEUE = "bench-naive"
 
 def create_messages(services: Any, count: int, prefix: str = "Thong bao") -> list[Any]:
     """Commit `count` bulk messages (not yet enqueued); returns their `Queued` items."""
-    from notifier import delivery
-    from notifier import messages as msgs
+    from notifier.messaging import delivery, outbox
 
     items = []
-    prepared = msgs.prepare(services.settings, f"{prefix}: UBND xa thong bao lich tiep cong dan.")
+    prepared = outbox.prepare(services.settings, f"{prefix}: UBND xa thong bao lich tiep cong dan.")
     for start in range(0, count, 1000):
         with services.db.transaction() as session:
             created = [
-                msgs.create_message(
+                outbox.create_message(
                     session,
                     services.settings,
                     phone=f"+8491{n:07d}",
@@ -68,7 +67,7 @@ def run_ours(stack: Stack, count: int) -> dict[str, float]:
     with stack.app_services() as services:
         items = create_messages(services, count)
         workers = stack.start_workers(WORKERS, SEND_CONCURRENCY=str(CONCURRENCY))
-        from notifier import delivery
+        from notifier.messaging import delivery
 
         cpu_before = sum(w.cpu_seconds() for w in workers)
         started = time.monotonic()
@@ -92,10 +91,10 @@ def naive_send(message_id: str) -> None:
     """The naive job: reload, a brand-new SDK client, one request, record."""
     from twilio.rest import Client
 
-    from notifier import statuses
-    from notifier.messages import claim_for_sending, transition
+    from notifier.core.runtime import current
+    from notifier.messaging import statuses
+    from notifier.messaging.outbox import claim_for_sending, transition
     from notifier.models import Message
-    from notifier.runtime import current
 
     services = current()
     settings = services.settings

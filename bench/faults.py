@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from notifier import signing
+from notifier.core import signing
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.processes import RedisServer, free_port
 
@@ -162,7 +162,7 @@ class Stack:
             "SENDING_STALE_SECONDS": "8",
             "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "WARNING"),
         }
-        from notifier.db import Database
+        from notifier.core.db import Database
 
         self.database = Database(database_url)
         self.processes: dict[str, Process] = {}
@@ -472,8 +472,8 @@ def job_state(stack: Stack, message_id: str) -> str:
     from rq.job import Job
     from rq.queue import Queue
 
-    from notifier.delivery import JOBS_KEY
-    from notifier.runtime import QUEUE_NAMES
+    from notifier.core.runtime import QUEUE_NAMES
+    from notifier.messaging.delivery import JOBS_KEY
 
     connection = Redis.from_url(stack.redis.url)
     job_id = connection.hget(JOBS_KEY, message_id)

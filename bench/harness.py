@@ -163,7 +163,8 @@ class BenchDatabase:
     schema: str = ""
 
     def create(self) -> BenchDatabase:
-        from notifier.db import Database
+        from notifier import models
+        from notifier.core.db import Database
 
         if self.base_url and self.base_url.startswith("postgresql"):
             self.schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -176,7 +177,7 @@ class BenchDatabase:
         else:
             self.url = f"sqlite:///{self.folder / 'bench.sqlite3'}"
         database = Database(self.url)
-        database.create_all()
+        models.create_all(database)
         database.dispose()
         return self
 
@@ -340,8 +341,8 @@ class Stack:
     @contextlib.contextmanager
     def app_services(self) -> Iterator[Any]:
         """The same Services a worker builds, in this process (to create or count messages)."""
-        from notifier.config import Settings
-        from notifier.runtime import Services
+        from notifier.core.config import Settings
+        from notifier.core.runtime import Services
 
         settings = Settings.from_env(environ=self.env())
         services = Services.from_settings(settings)

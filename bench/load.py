@@ -100,7 +100,7 @@ def run_load(
 
 def signed_event(n: int, run: str, phone: str | None = None) -> Request:
     """A distinct, signed `received` dossier event (its own event id, dossier and phone)."""
-    from notifier import signing
+    from notifier.core import signing
 
     body = json.dumps(
         {

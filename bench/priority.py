@@ -23,7 +23,7 @@ NOTICES_PER_SECOND = 5.0
 
 
 def main() -> dict[str, Any]:
-    from notifier import delivery
+    from notifier.messaging import delivery
 
     run = uuid.uuid4().hex[:6]
     phones = [f"+84913{n:06d}" for n in range(100_000)]

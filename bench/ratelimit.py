@@ -18,7 +18,7 @@ LATENCY = 0.1
 
 
 def main() -> dict[str, Any]:
-    from notifier import delivery
+    from notifier.messaging import delivery
 
     with Stack() as stack:
         stack.start_redis()

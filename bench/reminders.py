@@ -37,12 +37,13 @@ import time_machine
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import selectinload
 
-from notifier import delivery, reminders
-from notifier import messages as msgs
-from notifier.config import Settings
-from notifier.db import utcnow
+from notifier import models
+from notifier.core.config import Settings
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import delivery, outbox
 from notifier.models import Booking, ReceptionSession, Reminder
-from notifier.runtime import Services
+from notifier.reminders import planner
 from tests.support.processes import RedisServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reminders.json"
@@ -71,7 +72,7 @@ def main() -> dict[str, Any]:
             }
         )
         services = Services.from_settings(settings)
-        services.db.create_all()
+        models.create_all(services.db)
         try:
             result = _run(services, backend, total, sample)
         finally:
@@ -220,7 +221,7 @@ def _schedule(services: Services, ids: list[int]) -> tuple[int, float]:
     started = time.perf_counter()
     for start in range(0, len(ids), SYNC_BATCH):
         with services.db.transaction() as session:
-            reminders.sync_bookings(
+            planner.sync_bookings(
                 session, services.settings, _load(session, ids[start : start + SYNC_BATCH])
             )
     return _count_scheduled(services, ids), time.perf_counter() - started
@@ -231,7 +232,7 @@ def _schedule_naively(services: Services, ids: list[int]) -> tuple[int, float]:
     for booking_id in ids:
         with services.db.session() as session:
             booking = session.get_one(Booking, booking_id)
-            due = reminders.booking_schedule(services.settings, booking)
+            due = planner.booking_schedule(services.settings, booking)
         for (kind, sequence), at in due.items():
             with services.db.transaction() as session:
                 session.add(
@@ -254,7 +255,7 @@ def _drain(services: Services, due: datetime) -> tuple[list[float], float]:
     started = time.perf_counter()
     lateness: list[float] = []
     while True:
-        result = reminders.fire_due(services, max_batches=1)
+        result = planner.fire_due(services, max_batches=1)
         late = (utcnow() - due).total_seconds()
         lateness += [late] * result.sent
         if result.sent + result.skipped + result.rescheduled == 0:
@@ -278,8 +279,8 @@ def _drain_naively(services: Services, due: datetime) -> tuple[list[float], floa
             if row is None:
                 return lateness, time.perf_counter() - started
             booking = session.get_one(Booking, row.booking_id)
-            local = reminders.appointment_of(booking).astimezone(settings.tz)
-            message = msgs.compose(
+            local = planner.appointment_of(booking).astimezone(settings.tz)
+            message = outbox.compose(
                 session,
                 settings,
                 phone=booking.phone,

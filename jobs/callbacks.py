@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from notifier import callbacks
-from notifier.runtime import current
+from notifier.core.runtime import current
+from notifier.messaging import callbacks
 
 
 def deliver_callback(callback_id: int) -> str:

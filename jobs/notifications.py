@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from notifier import notifications
-from notifier.runtime import current
+from notifier.api import notifications
+from notifier.core.runtime import current
 
 
 def process_batch(batch_id: str) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from notifier import delivery
-from notifier.runtime import current
+from notifier.core.runtime import current
+from notifier.messaging import delivery
 
 
 def send_message(message_id: str) -> str:

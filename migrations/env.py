@@ -7,8 +7,8 @@ import logging
 from alembic import context
 
 from notifier import models  # noqa: F401  (registers every table)
-from notifier.config import Settings
-from notifier.db import Base, Database
+from notifier.core.config import Settings
+from notifier.core.db import Base, Database
 
 config = context.config
 # Migrations are routine; only say something when it goes wrong.

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Flask
 
-from notifier import template_check
-from notifier.config import INSTANCE_DIR, Settings
-from notifier.logs import configure_logging
-from notifier.runtime import Services, install
+from notifier.core.config import INSTANCE_DIR, Settings
+from notifier.core.logs import configure_logging
+from notifier.core.runtime import Services, install
+from notifier.messaging import template_check
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,11 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     template_check.check(settings)
     app.extensions["notifier"] = install(Services.from_settings(settings))
 
+    # Loaded here, not at the top: importing any module of the package must not load the web.
     from notifier import cli
-    from notifier.web import register_blueprints
     from notifier.web.problems import register_error_handlers
 
-    register_blueprints(app)
+    register_blueprints(app, settings)
     register_error_handlers(app)
     cli.init_app(app)
     if settings.TRUSTED_PROXIES > 0:
@@ -53,3 +53,34 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES
         )
     return app
+
+
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    """Every HTTP edge of the service, one blueprint per concern; the console last but one."""
+    from notifier.web import (
+        android_gateway,
+        console,
+        dossier_events,
+        health,
+        inbound_api,
+        metrics,
+        notifications,
+        openapi,
+        preview,
+        reception_api,
+        twilio,
+        ussd,
+    )
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(dossier_events.bp)
+    app.register_blueprint(twilio.bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(android_gateway.bp)
+    app.register_blueprint(reception_api.bp)
+    app.register_blueprint(inbound_api.bp)
+    app.register_blueprint(ussd.bp)
+    app.register_blueprint(preview.bp)
+    console.init_app(app, settings)
+    app.register_blueprint(metrics.bp)

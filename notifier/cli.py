@@ -12,10 +12,13 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from notifier import api_keys, audit, reminders, scheduler, staff
-from notifier.config import PROJECT_ROOT
-from notifier.phones import mask
-from notifier.runtime import QUEUE_NAMES, Services, current
+from notifier.api import keys as api_keys
+from notifier.core.config import PROJECT_ROOT
+from notifier.core.runtime import QUEUE_NAMES, Services, current
+from notifier.processes import scheduler
+from notifier.reminders import planner
+from notifier.staff import accounts, audit
+from notifier.text.phones import mask
 
 db_cli = AppGroup("db", help="Database schema.")
 notifier_cli = AppGroup("notifier", help="Operate the notifier.")
@@ -122,13 +125,13 @@ def list_api_keys() -> None:
 
 @notifier_cli.command("create-staff")
 @click.argument("username")
-@click.option("--role", type=click.Choice(staff.ROLES), required=True)
+@click.option("--role", type=click.Choice(accounts.ROLES), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_staff(username: str, role: str, password: str) -> None:
     """Create a console user."""
     try:
         with current().db.transaction() as session:
-            user = staff.create_user(session, username, password, role)
+            user = accounts.create_user(session, username, password, role)
             audit.record(session, "cli", "staff_created", f"staff:{user.username}", {"role": role})
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -138,7 +141,7 @@ def create_staff(username: str, role: str, password: str) -> None:
 @notifier_cli.command("seed-demo")
 def seed_demo() -> None:
     """Fill a demo commune: reception sessions, dossiers, staff user `demo`."""
-    from notifier import demo
+    from notifier.seeding import demo
 
     summary = demo.seed(current())
     click.echo(summary)
@@ -149,13 +152,13 @@ def seed_demo() -> None:
 @click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
 def export_phone(phone: str, actor: str) -> None:
     """Print, as JSON, everything held for PHONE (any written form)."""
-    from notifier import privacy
+    from notifier.privacy import subjects
 
     try:
         with current().db.transaction() as session:
-            document = privacy.export_phone(session, phone)
-            privacy.record_export(session, phone, actor=actor)
-    except privacy.UnknownPhone as exc:
+            document = subjects.export_phone(session, phone)
+            subjects.record_export(session, phone, actor=actor)
+    except subjects.UnknownPhone as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
@@ -165,12 +168,12 @@ def export_phone(phone: str, actor: str) -> None:
 @click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
 def forget_phone(phone: str, actor: str) -> None:
     """Delete PHONE's personal data everywhere, keeping anonymous statistics (audited)."""
-    from notifier import privacy
+    from notifier.privacy import subjects
 
     try:
         with current().db.transaction() as session:
-            result = privacy.forget_phone(session, phone, actor=actor)
-    except privacy.UnknownPhone as exc:
+            result = subjects.forget_phone(session, phone, actor=actor)
+    except subjects.UnknownPhone as exc:
         raise click.ClickException(str(exc)) from None
     if not result.found:
         click.echo("nothing held for this number")
@@ -192,7 +195,7 @@ def _dump_stacks_on_sigusr2() -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run a queue worker on the urgent then bulk queues."""
-    from notifier.worker import run_worker
+    from notifier.processes.worker import run_worker
 
     _dump_stacks_on_sigusr2()
     # One process keeps provider HTTP connections and the database pool warm across jobs; its
@@ -223,7 +226,7 @@ def list_reminders(limit: int) -> None:
     tz = services.settings.tz
     click.echo(f"{'due (local)':<17} {'kind':<20} {'to':<16} for")
     with services.db.session() as session:
-        for row in reminders.upcoming(session, limit=limit):
+        for row in planner.upcoming(session, limit=limit):
             if row.booking is not None:
                 phone, subject = row.booking.phone, f"booking {row.booking.code}"
             else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from notifier.signing import signed_headers
+from notifier.core.signing import signed_headers
 
 
 def main() -> int:

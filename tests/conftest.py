@@ -17,9 +17,9 @@ from hypothesis import settings as hypothesis_settings
 from redis import Redis
 from sqlalchemy import text
 
-from notifier import create_app
-from notifier.db import Base, Database
-from notifier.runtime import Services
+from notifier import create_app, models
+from notifier.core.db import Base, Database
+from notifier.core.runtime import Services
 from tests.support import fake_android_gateway
 from tests.support.fake_android_gateway import FakeAndroidGateway
 from tests.support.fake_twilio import FakeTwilio
@@ -38,7 +38,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     database = Database(url)
     Base.metadata.drop_all(database.engine)
-    database.create_all()
+    models.create_all(database)
     database.dispose()
     return url
 

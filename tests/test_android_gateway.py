@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from notifier.core.runtime import Services
 from notifier.models import Message
-from notifier.runtime import Services
 from tests.support.fake_android_gateway import (
     EVENTS_PATH,
     FakeAndroidGateway,

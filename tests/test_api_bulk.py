@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier import notifications
-from notifier.db import utcnow
+from notifier.api import notifications
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
 from notifier.models import Batch, Message
-from notifier.runtime import Services
 from tests.support.api import auth, get, make_key, post
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
@@ -290,7 +290,7 @@ def test_row_validation_for_a_csv_upload(services: Services) -> None:
 )
 @settings(max_examples=80, deadline=None)
 def test_every_row_is_either_kept_or_reported_with_its_number(phones: list[str]) -> None:
-    from notifier.config import Settings
+    from notifier.core.config import Settings
 
     rows = [{"phone": phone} for phone in phones]
     result = notifications.validate_rows(Settings(), rows, body="Thông báo")

@@ -12,10 +12,10 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from notifier import ratelimit
+from notifier.core import ratelimit
+from notifier.core.runtime import Services
 from notifier.models import ApiKey, Message
 from notifier.providers import simulated
-from notifier.runtime import Services
 from tests.support.api import auth, get, make_key, post
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier import api_keys, consent
+from notifier.api import keys
+from notifier.core.runtime import Services
+from notifier.messaging import consent
 from notifier.models import Message
-from notifier.runtime import Services
 from tests.support.api import auth, get, make_key, post
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
@@ -397,9 +398,9 @@ def test_missing_or_unknown_key_is_401(client: FlaskClient, header: str | None) 
 def test_revoked_key_is_401_everywhere(client: FlaskClient, services: Services, key: str) -> None:
     created = post(client, key, URL, RECEIVED).get_json()
     with services.db.transaction() as session:
-        found = api_keys.find(session, key[:12])
+        found = keys.find(session, key[:12])
         assert found is not None
-        api_keys.revoke(session, found)
+        keys.revoke(session, found)
 
     assert post(client, key, URL, RECEIVED).status_code == 401
     response = get(client, key, f"{URL}/{created['id']}")

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier import phones
+from notifier.core.runtime import Services
+from notifier.messaging.reasons import REASONS
 from notifier.models import Dossier, DossierEvent, Message, MessageStatusEvent, Reminder
-from notifier.reasons import REASONS
-from notifier.runtime import Services
+from notifier.text import phones
 from tests.support.helpers import dossier_event, post_signed
 
 EXAMPLES = settings(

@@ -11,10 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier import callbacks, consent, delivery, signing
-from notifier.db import utcnow
+from notifier.core import signing
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import callbacks, consent, delivery
 from notifier.models import ApiKey, Callback, CallbackAttempt
-from notifier.runtime import Services
 from tests.support.api import make_key, post
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 from tests.support.receiver import Receiver

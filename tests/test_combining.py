@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from notifier.combining import Combiner
+from notifier.core.combining import Combiner
 
 
 class BlockingWriter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.config import Settings
+from notifier.core.config import Settings
 
 
 def test_environment_values_are_typed() -> None:

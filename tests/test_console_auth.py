@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.console.i18n import VI
+from notifier.core.runtime import Services
 from notifier.models import AuditLog, Message, StaffUser
-from notifier.runtime import Services
+from notifier.web.console.i18n import VI
 from tests.support.console import (
     PASSWORD,
     PHONES,
@@ -323,7 +323,9 @@ def test_pages_have_no_inline_script_or_style(client: FlaskClient, services: Ser
         assert " onsubmit=" not in text, path
 
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "notifier" / "console" / "templates" / "console"
+TEMPLATES = (
+    Path(__file__).resolve().parents[1] / "notifier" / "web" / "console" / "templates" / "console"
+)
 
 
 _T_CALL = re.compile(r"""\bt\(\s*(?:"([^"]+)"|'([^']+)')""")

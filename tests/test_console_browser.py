@@ -14,10 +14,11 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from notifier import demo, stats
+from notifier.core.runtime import Services
 from notifier.models import Message
-from notifier.reception import Reception
-from notifier.runtime import Services
+from notifier.reception.schedule import Reception
+from notifier.reports import dashboard
+from notifier.seeding import demo
 from tests.support.console import PASSWORD, make_staff, seed_console_data
 from tests.support.helpers import ARTIFACTS, run_jobs
 
@@ -99,9 +100,9 @@ def test_officer_sends_notices_and_checks_the_dashboard(
 
     # The dashboard's figures are the database's.
     with services.db.session() as session:
-        today = stats.Period.last_days(_today(services)).end
-        figures = stats.dossier_figures(
-            session, stats.Period.last_days(today), services.settings.tz, today
+        today = dashboard.Period.last_days(_today(services)).end
+        figures = dashboard.dossier_figures(
+            session, dashboard.Period.last_days(today), services.settings.tz, today
         )
     assert page.text_content('[data-figure="received"]') == str(figures.received)
     assert page.text_content('[data-figure="resolved"]') == str(figures.resolved_rate)

@@ -10,8 +10,8 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import event, insert, select
 
+from notifier.core.runtime import Services
 from notifier.models import Dossier, DossierEvent, Message, MessageStatusEvent
-from notifier.runtime import Services
 from tests.support.console import seed_console_data, staff_client
 
 BUDGET = 8  # statements per page, the signed-in user's lookup included

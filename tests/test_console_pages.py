@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier import demo
+from notifier.core.runtime import Services
 from notifier.models import AuditLog, Message
-from notifier.runtime import Services
+from notifier.seeding import demo
 from tests.support.console import PHONES, login, seed_console_data, staff_client
 from tests.support.helpers import run_jobs
 

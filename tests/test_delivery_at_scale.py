@@ -17,12 +17,11 @@ from redis import Redis
 from rq.job import JobStatus
 from sqlalchemy import func, literal, select, true
 
-from notifier import delivery, failover
-from notifier import messages as msgs
-from notifier.db import utcnow
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import delivery, failover, outbox
+from notifier.messaging.sendrate import SendRateLimiter, parse_rates
 from notifier.models import Message, MessageStatusEvent, ProviderSwitch
-from notifier.runtime import Services
-from notifier.sendrate import SendRateLimiter, parse_rates
 from tests.support.fake_twilio import FakeTwilio, ReceivedMessage
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 
@@ -49,11 +48,11 @@ def queue_messages(
     """Commit `count` messages, then enqueue them (as the broadcast and notice code does)."""
     with services.db.transaction() as session:
         created = [
-            msgs.create_message(
+            outbox.create_message(
                 session,
                 services.settings,
                 phone=f"09120{i:05d}",
-                prepared=msgs.prepare(services.settings, text.format(i=i)),
+                prepared=outbox.prepare(services.settings, text.format(i=i)),
                 urgent=urgent,
                 essential=True,
                 kind="broadcast" if not urgent else "dossier",
@@ -177,10 +176,10 @@ def test_claims_read_only_their_own_messages_after_a_broadcast_is_queued(
         )
         ids = connection.scalars(select(table.c.id).where(table.c.status == "queued")).all()
 
-    claim = plan_of(services, msgs._CLAIM.postgresql, ids=ids[:20], now=utcnow())
+    claim = plan_of(services, outbox._CLAIM.postgresql, ids=ids[:20], now=utcnow())
     mark_sent = plan_of(
         services,
-        msgs._MARK_SENT_FROM_ARRAYS,
+        outbox._MARK_SENT_FROM_ARRAYS,
         ids=ids[:20],
         providers=["twilio"] * 20,
         sent_ids=[f"SM{i}" for i in range(20)],
@@ -495,11 +494,11 @@ def test_a_message_bound_to_the_primary_never_goes_to_the_fallback(
 def test_failover_status_is_shown_to_api_clients(
     make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
 ) -> None:
-    from notifier import api_keys
+    from notifier.api import keys
 
     services = make_services(make_app, twilio_settings, **FAILOVER)
     with services.db.transaction() as session:
-        _, key = api_keys.create_api_key(session, "ops", "live")
+        _, key = keys.create_api_key(session, "ops", "live")
     client = services_client(services)
     assert client.get("/api/v1/delivery/status").status_code == 401
 
@@ -521,9 +520,9 @@ def test_a_late_answer_never_overwrites_what_the_sweep_settled(
     services = make_services(make_app, twilio_settings)
     claimed, settled = queue_messages(services, 2)
     with services.db.transaction() as session:
-        msgs.claim_batch(session, [claimed])  # `sending`; the other was put back by the sweep
+        outbox.claim_batch(session, [claimed])  # `sending`; the other was put back by the sweep
     with services.db.transaction() as session:
-        moved = msgs.record_sent_batch(
+        moved = outbox.record_sent_batch(
             session, [(claimed, "twilio", "SM1"), (settled, "twilio", "SM2")]
         )
     assert moved == {claimed}

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from notifier import dossiers
+from notifier.core.runtime import Services
+from notifier.dossiers import ingest
 from notifier.models import Dossier, DossierEvent, Message, Reminder
-from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import DELETE, dossier_event, post_signed, run_jobs
 
@@ -197,7 +197,7 @@ def test_stale_or_future_timestamp_is_401(client: FlaskClient, age: int) -> None
 
 
 def test_signature_of_another_body_is_401(client: FlaskClient) -> None:
-    from notifier import signing
+    from notifier.core import signing
 
     body = json.dumps(dossier_event()).encode()
     headers = signing.signed_headers("test-webhook-secret", body)
@@ -333,16 +333,16 @@ def test_events_of_one_new_dossier_arriving_at_once_are_all_kept(
 # -- events received together (the webhook writes concurrent requests' events at once) --------
 
 
-def received(**changes: Any) -> dossiers.Received:
+def received(**changes: Any) -> ingest.Received:
     payload = dossier_event(**changes)
-    return dossiers.DossierEventIn.model_validate(payload), dossiers.payload_hash(payload)
+    return ingest.DossierEventIn.model_validate(payload), ingest.payload_hash(payload)
 
 
 def test_events_received_together_are_taken_in_order(
     services: Services, fake_twilio: FakeTwilio
 ) -> None:
     ready_at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
-    results = dossiers.record(
+    results = ingest.record(
         services,
         [
             received(),
@@ -380,7 +380,7 @@ def test_a_replay_among_events_received_together_fails_none_of_the_others(
 ) -> None:
     first = post_signed(client, dossier_event())
 
-    results = dossiers.record(
+    results = ingest.record(
         services,
         [
             received(event_id="new-1", **{"dossier.code": "000.00.31.H26-250714-0002"}),

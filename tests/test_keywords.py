@@ -6,8 +6,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifier import sms
-from notifier.keywords import Intent, IntentKind, parse
+from notifier.text import sms
+from notifier.text.keywords import Intent, IntentKind, parse
 
 BOOK, LIST, CANCEL, DOSSIER = (
     IntentKind.BOOK,

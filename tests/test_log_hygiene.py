@@ -14,11 +14,11 @@ import pytest
 from flask import Flask
 from rq.worker import SimpleWorker
 
-from notifier import delivery
-from notifier.db import utcnow
-from notifier.logs import JsonFormatter
-from notifier.messages import claim_for_sending
-from notifier.runtime import Services
+from notifier.core.db import utcnow
+from notifier.core.logs import JsonFormatter
+from notifier.core.runtime import Services
+from notifier.messaging import delivery
+from notifier.messaging.outbox import claim_for_sending
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import WEBHOOK_SECRET, dossier_event, post_signed
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifier import messages as msgs
+from notifier.core.runtime import Services
+from notifier.messaging import outbox
 from notifier.models import Message, MessageStatusEvent
-from notifier.runtime import Services
 
 NOTICE = {
     "phone": "0912 345 678",
@@ -37,7 +37,7 @@ def stored(services: Services, message_id: str) -> tuple[dict[str, Any], list[st
 
 def test_a_text_too_long_for_sms_is_stored_rejected_with_its_reason(services: Services) -> None:
     with services.db.transaction() as session:
-        message = msgs.compose(
+        message = outbox.compose(
             session,
             services.settings,
             personalisation={"code": "HS-1", "note": "Thiếu giấy tờ. " * 200},
@@ -52,7 +52,7 @@ def test_a_text_too_long_for_sms_is_stored_rejected_with_its_reason(services: Se
 
 def test_an_unknown_template_is_stored_rejected_as_a_template_error(services: Services) -> None:
     with services.db.transaction() as session:
-        message = msgs.compose(
+        message = outbox.compose(
             session,
             services.settings,
             personalisation={},
@@ -64,7 +64,7 @@ def test_an_unknown_template_is_stored_rejected_as_a_template_error(services: Se
 
 def test_a_rejected_record_can_be_made_without_composing(services: Services) -> None:
     with services.db.transaction() as session:
-        message = msgs.create_rejected(
+        message = outbox.create_rejected(
             session, phone="0912345678", reason="template_error", detail="gone", kind="api"
         )
     columns, history = stored(services, message.id)
@@ -78,12 +78,12 @@ def test_a_rejected_record_can_be_made_without_composing(services: Services) -> 
 def test_the_fast_write_stores_what_compose_stores(services: Services) -> None:
     for personalisation in ({"code": "HS-2", "note": "Thiếu bản sao CCCD"}, {"note": "x" * 2000}):
         with services.db.transaction() as session:
-            added = msgs.compose(
+            added = outbox.compose(
                 session, services.settings, personalisation=personalisation, **NOTICE
             )
-            written = msgs.compose_new(
+            written = outbox.compose_new(
                 session, services.settings, personalisation=personalisation, **NOTICE
             )
-            msgs.insert_new(session, [written])
+            outbox.insert_new(session, [written])
         assert stored(services, written.id) == stored(services, added.id)
         assert written.status == added.status

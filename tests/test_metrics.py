@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from notifier.runtime import Services
+from notifier.core.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 

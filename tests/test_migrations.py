@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from notifier.cli import upgrade_schema
-from notifier.config import Settings
-from notifier.db import Base
-from notifier.runtime import Services
+from notifier.core.config import Settings
+from notifier.core.db import Base
+from notifier.core.runtime import Services
 
 SCHEMA = "migration_check"
 

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier import notices
-from notifier.config import Settings
+from notifier.core.config import Settings
+from notifier.core.runtime import Services
 from notifier.models import AuditLog, Contact, Message
-from notifier.runtime import Services
+from notifier.notices import composer
 from tests.support.console import seed_console_data, staff_client
 from tests.support.helpers import run_jobs
 
@@ -208,7 +208,7 @@ def test_csv_file_errors(make_app: Any, content: bytes, expected: str) -> None:
 
 
 def test_csv_row_errors_are_reported_per_row() -> None:
-    content = notices.Content(body=BODY)
+    content = composer.Content(body=BODY)
     data = (
         "phone;ten;ma\n"
         "0912345678;An;1\n"
@@ -217,21 +217,21 @@ def test_csv_row_errors_are_reported_per_row() -> None:
         "\n"
         "0912345680;Bình;3\n"
     ).encode()
-    result = notices.validate_csv(Settings(), content, data)
+    result = composer.validate_csv(Settings(), content, data)
     assert [r.line for r in result.valid] == [2, 6]
     assert [(e.line, e.field) for e in result.errors] == [(3, "phone"), (4, "row")]
     assert "dòng 2" in result.errors[0].vi
 
 
 def test_csv_of_10000_rows_is_checked_and_10001_refused() -> None:
-    content = notices.Content(body=BODY)
+    content = composer.Content(body=BODY)
     settings = Settings()
     rows = csv_rows(10_000)
-    result = notices.validate_csv(settings, content, rows.encode())
+    result = composer.validate_csv(settings, content, rows.encode())
     assert len(result.valid) == 10_000
     assert result.errors == []
-    with pytest.raises(notices.NoticeError, match="more than 10000 rows"):
-        notices.validate_csv(settings, content, (rows + "0899999999,X,Y\n").encode())
+    with pytest.raises(composer.NoticeError, match="more than 10000 rows"):
+        composer.validate_csv(settings, content, (rows + "0899999999,X,Y\n").encode())
 
 
 def test_csv_upload_over_the_app_body_limit_works(client: FlaskClient, services: Services) -> None:

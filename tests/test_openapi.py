@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 from twilio.request_validator import RequestValidator
 
-from notifier import notifications, signing
-from notifier.openapi import path_shape
-from notifier.runtime import Services
+from notifier.api import notifications
+from notifier.core import signing
+from notifier.core.runtime import Services
+from notifier.schemas.openapi import path_shape
 from notifier.web.openapi import OPERATIONS, PUBLIC_PREFIXES, build_document, served_routes
 from tests.support.api import make_key
 from tests.support.helpers import WEBHOOK_SECRET

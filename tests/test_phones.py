@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier import phones
-from notifier.phones import InvalidPhoneNumber, mask, mask_text, normalize
+from notifier.text import phones
+from notifier.text.phones import InvalidPhoneNumber, mask, mask_text, normalize
 
 # The 2018 conversion, written out as published.
 OLD_TO_NEW = {

@@ -9,8 +9,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier import api_keys, sms
-from notifier.runtime import Services
+from notifier.api import keys
+from notifier.core.runtime import Services
+from notifier.text import sms
 from tests.support.console import staff_client
 
 PERSONALISATION = {
@@ -23,7 +24,7 @@ PERSONALISATION = {
 @pytest.fixture
 def key(services: Services) -> str:
     with services.db.transaction() as session:
-        _, plaintext = api_keys.create_api_key(session, "console-tests")
+        _, plaintext = keys.create_api_key(session, "console-tests")
     return plaintext
 
 
@@ -52,7 +53,7 @@ def test_body_with_diacritics_kept_is_ucs2_and_split(make_app: Any) -> None:
     app = make_app(SMS_DIACRITICS="keep")
     services: Services = app.extensions["notifier"]
     with services.db.transaction() as session:
-        _, key = api_keys.create_api_key(session, "k")
+        _, key = keys.create_api_key(session, "k")
     text = "Kính gửi Ông/Bà {{ ten }}, " + "lịch tiếp công dân đã thay đổi. " * 3
     response = preview(app.test_client(), key, {"body": text, "personalisation": {"ten": "An"}})
     body = response.get_json()

@@ -12,8 +12,9 @@ from flask import Flask
 from sqlalchemy import String, Text, func, select
 from sqlalchemy.orm import Session
 
-from notifier import consent, privacy
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import consent
 from notifier.models import (
     AuditLog,
     Booking,
@@ -23,7 +24,7 @@ from notifier.models import (
     ReceptionSession,
     Reminder,
 )
-from notifier.runtime import Services
+from notifier.privacy import subjects
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 
@@ -46,7 +47,7 @@ def seed_person(app: Flask, services: Services, phone_written: str, code_day: st
     )
     assert post_signed(app.test_client(), event).status_code == 202
     run_jobs(services)
-    phone = privacy.phone_key(phone_written)
+    phone = subjects.phone_key(phone_written)
     now = utcnow()
     with services.db.transaction() as session:
         consent.opt_out(session, phone, channel="sms")
@@ -197,11 +198,11 @@ def test_text_without_digits_is_refused_clearly(app: Flask, command: str) -> Non
 
 
 def test_every_phone_column_of_every_model_is_covered() -> None:
-    covered = {(h.model.__tablename__, h.phone) for h in privacy.HOLDINGS}
+    covered = {(h.model.__tablename__, h.phone) for h in subjects.HOLDINGS}
     phone_columns = {
         (table.name, column.name)
         for table in Base.metadata.sorted_tables
         for column in table.columns
         if "phone" in column.name
     }
-    assert phone_columns <= covered, "add the new phone column to privacy.HOLDINGS"
+    assert phone_columns <= covered, "add the new phone column to privacy.subjects.HOLDINGS"

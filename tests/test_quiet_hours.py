@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from notifier import delivery
-from notifier.config import Settings
+from notifier.core.config import Settings
+from notifier.core.runtime import Services
+from notifier.messaging import delivery
 from notifier.models import Message
-from notifier.quiet_hours import is_quiet, quiet_until
-from notifier.runtime import Services
+from notifier.text.quiet_hours import is_quiet, quiet_until
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 from tests.support.outbox import add_message

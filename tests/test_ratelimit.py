@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from notifier import ratelimit
-from notifier.runtime import Services
+from notifier.core import ratelimit
+from notifier.core.runtime import Services
 from tests.support.processes import RedisServer
 
 

@@ -9,9 +9,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier import api_keys, reception, reminders
+from notifier.api import keys
+from notifier.core.runtime import Services
 from notifier.models import Booking, Message
-from notifier.runtime import Services
+from notifier.reception import schedule
+from notifier.reminders import planner
 from tests.support.conversation import make_session
 from tests.support.helpers import run_jobs
 
@@ -21,7 +23,7 @@ TZ_OFFSET = "+07:00"
 @pytest.fixture
 def api_key(services: Services) -> str:
     with services.db.transaction() as session:
-        _, key = api_keys.create_api_key(session, "reception-logbook")
+        _, key = keys.create_api_key(session, "reception-logbook")
     return key
 
 
@@ -216,7 +218,7 @@ def test_booking_refusals(api: Any, services: Services) -> None:
 
 def test_times_shared_evenly_without_a_slot_length(services: Services) -> None:
     info = make_session(services, capacity=7, slot_minutes=None)
-    desk = reception.Reception(services)
+    desk = schedule.Reception(services)
     times = [
         desk.book(session_id=info.id, phone=f"091234{n:04d}", channel="api").booking.expected_at  # type: ignore[union-attr]
         for n in range(7)
@@ -224,7 +226,7 @@ def test_times_shared_evenly_without_a_slot_length(services: Services) -> None:
     minutes = [int((t - info.starts_at).total_seconds() // 60) for t in times]
     assert minutes == [0, 25, 51, 77, 102, 128, 154]
     full = desk.book(session_id=info.id, phone="0912349999", channel="api")
-    assert full.status is reception.BookStatus.FULL
+    assert full.status is schedule.BookStatus.FULL
 
 
 def test_attended_and_no_show(api: Any, services: Services) -> None:
@@ -235,12 +237,12 @@ def test_attended_and_no_show(api: Any, services: Services) -> None:
 
     now = datetime.now(UTC)
     today = make_session(services, starts_at=now + timedelta(minutes=1), now=now)
-    outcome = reception.Reception(services).book(
+    outcome = schedule.Reception(services).book(
         session_id=today.id, phone="0912345678", channel="sms", now=now
     )
     assert outcome.booking is not None
     with services.db.transaction() as session:
-        state = reception.set_booking_state(
+        state = schedule.set_booking_state(
             session,
             services.settings,
             outcome.booking.code.lower(),
@@ -279,7 +281,7 @@ def test_cancel_session_notifies_every_booked_citizen(api: Any, services: Servic
         book(api, session["id"], phone)
     self_cancelled = book(api, session["id"], "0922222222").get_json()["booking"]["code"]
     with services.db.transaction() as db:
-        reception.cancel_for_phone(db, services.settings, "0922222222", code=self_cancelled)
+        schedule.cancel_for_phone(db, services.settings, "0922222222", code=self_cancelled)
 
     response = api.post(
         f"/api/v1/reception/sessions/{session['id']}/cancel", {"reason": "Chủ tịch đi họp tỉnh"}
@@ -365,7 +367,7 @@ def test_every_change_resyncs_the_bookings_reminders(
 ) -> None:
     synced: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        reminders,
+        planner,
         "sync_booking_reminders",
         lambda session, settings, booking: synced.append((booking.code, booking.state)),
     )

@@ -11,12 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from notifier import delivery
-from notifier.db import utcnow
-from notifier.messages import claim_for_sending
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import delivery
+from notifier.messaging.outbox import claim_for_sending
 from notifier.models import Message
 from notifier.providers import OutboundSms
-from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 

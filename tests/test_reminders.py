@@ -12,9 +12,10 @@ import time_machine
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier import consent, reminders
+from notifier.core.runtime import Services
+from notifier.messaging import consent
 from notifier.models import Booking, Message, ReceptionSession, Reminder
-from notifier.runtime import Services
+from notifier.reminders import planner
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
 from tests.support.reception import add_session, book, local
@@ -45,7 +46,7 @@ def scheduled_times(services: Services) -> dict[str, datetime]:
 
 def fire_at(services: Services, clock: time_machine.TimeMachineFixture, when: str) -> None:
     clock.move_to(local(when), tick=False)
-    reminders.fire_due(services)
+    planner.fire_due(services)
     run_jobs(services)
 
 
@@ -150,7 +151,7 @@ def test_a_cancelled_booking_is_never_reminded(
     with services.db.transaction() as session:
         booking = session.get_one(Booking, booking_id)
         booking.state = "cancelled"
-        reminders.sync_booking_reminders(session, services.settings, booking)
+        planner.sync_booking_reminders(session, services.settings, booking)
 
     assert {(r.state, r.skip_reason) for r in reminder_rows(services)} == {
         ("cancelled", "booking_cancelled")
@@ -188,7 +189,7 @@ def test_a_cancelled_session_cancels_every_reminder_of_it(
     with services.db.transaction() as session:
         reception = session.scalars(select(ReceptionSession)).one()
         reception.status = "cancelled"
-        reminders.sync_bookings(session, services.settings, reception.bookings)
+        planner.sync_bookings(session, services.settings, reception.bookings)
 
     rows = reminder_rows(services)
     assert len(rows) == 6
@@ -205,7 +206,7 @@ def test_a_moved_session_moves_its_reminders(
     with services.db.transaction() as session:
         booking = session.get_one(Booking, booking_id)
         booking.session.starts_at = booking.expected_at = local("2025-07-18 14:00")
-        reminders.sync_booking_reminders(session, services.settings, booking)
+        planner.sync_booking_reminders(session, services.settings, booking)
 
     assert scheduled_times(services) == {
         "booking_day_before": local("2025-07-17 17:00"),
@@ -227,8 +228,8 @@ def test_a_session_moved_after_its_first_reminder_is_reminded_again(
     with services.db.transaction() as session:
         booking = session.get_one(Booking, booking_id)
         booking.session.starts_at = booking.expected_at = local("2025-07-23 08:00")
-        reminders.sync_booking_reminders(session, services.settings, booking)
-        reminders.sync_booking_reminders(session, services.settings, booking)  # idempotent
+        planner.sync_booking_reminders(session, services.settings, booking)
+        planner.sync_booking_reminders(session, services.settings, booking)  # idempotent
 
     assert scheduled_times(services) == {
         "booking_day_before": local("2025-07-22 17:00"),
@@ -424,7 +425,7 @@ def test_two_schedulers_racing_send_each_reminder_once(
         try:
             barrier.wait()
             for _ in range(3):
-                reminders.fire_due(services, batch_size=4)
+                planner.fire_due(services, batch_size=4)
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
@@ -464,7 +465,7 @@ def test_a_restart_between_scheduling_and_sending_loses_nothing(
 
     time_machine.move_to(local("2025-07-15 17:00"), tick=False)
     after: Services = make_app(**settings_overrides).extensions["notifier"]
-    reminders.fire_due(after)
+    planner.fire_due(after)
     run_jobs(after)
     assert len(fake_twilio.sent_to(PHONE)) == 1
 
@@ -500,7 +501,7 @@ def test_upcoming_lists_scheduled_reminders_soonest_first(
     schedule(services, "2025-07-18 08:00")
     schedule(services, "2025-07-16 08:00")
     with services.db.session() as session:
-        found = reminders.upcoming(session, limit=3)
+        found = planner.upcoming(session, limit=3)
         assert [(r.kind, r.due_at) for r in found] == [
             ("booking_day_before", local("2025-07-15 17:00")),
             ("booking_same_day", local("2025-07-16 07:30")),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from notifier import messages as msgs
-from notifier import templating
-from notifier.config import Settings
-from notifier.dossier_lookup import STATUS_WORDS, status_words
+from notifier.core.config import Settings
+from notifier.dossiers.lookup import STATUS_WORDS, status_words
+from notifier.messaging import outbox
+from notifier.text import templating
 
 NAMES = [n for n in templating.template_names() if n.startswith(("reply_", "reception_"))]
 
@@ -25,8 +25,8 @@ def test_every_dossier_status_fits_one_segment(status: str, language: str) -> No
         "due_date": "2025-07-16",
         "overdue": True,
     }
-    text = msgs.render_text(settings, "reply_dossier_status", data, language)
-    prepared = msgs.prepare(settings, text)
+    text = outbox.render_text(settings, "reply_dossier_status", data, language)
+    prepared = outbox.prepare(settings, text)
     assert prepared.analysis.encoding == "GSM-7"
     assert prepared.analysis.segments == 1, prepared.body
 

@@ -13,10 +13,11 @@ import time_machine
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier import retention, scheduler
-from notifier.db import utcnow
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
 from notifier.models import InboundMessage, Message, Reminder
-from notifier.runtime import Services
+from notifier.privacy import retention
+from notifier.processes import scheduler
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
 from tests.support.outbox import add_message

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from rq.job import Job
 
-from notifier import scheduler
-from notifier.runtime import Services
-from notifier.scheduled_jobs import DueJobMover
+from notifier.core.runtime import Services
+from notifier.processes import scheduler
+from notifier.processes.due_jobs import DueJobMover
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
 from tests.support.processes import RedisServer
@@ -81,7 +81,7 @@ def test_a_redis_restart_pauses_the_moves_without_stopping_them(
     mover = DueJobMover(services)
     mover.run()
     own_redis.stop()
-    with caplog.at_level(logging.WARNING, logger="notifier.scheduled_jobs"):
+    with caplog.at_level(logging.WARNING, logger="notifier.processes.due_jobs"):
         for _ in range(3):
             mover.run()
     assert len(caplog.records) == 1  # said once, not once a second

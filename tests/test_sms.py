@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier import sms
+from notifier.text import sms
 
 NOTICE = "Hồ sơ 000.00.31.H26-250714-0001 đã được tiếp nhận. Ngày hẹn trả: 16/07/2025."
 NOTICE_FOLDED = "Ho so 000.00.31.H26-250714-0001 da duoc tiep nhan. Ngay hen tra: 16/07/2025."

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from notifier import template_check, templating
-from notifier.config import Settings
+from notifier.core.config import Settings
+from notifier.messaging import template_check
+from notifier.text import templating
 
 
 @pytest.fixture(scope="module")

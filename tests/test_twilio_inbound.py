@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from notifier.core.runtime import Services
 from notifier.models import InboundMessage, Message
-from notifier.runtime import Services
 from tests.support.conversation import make_session
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs

@@ -15,10 +15,12 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from notifier import api_keys, reception, sms
-from notifier import messages as msgs
+from notifier.api import keys
+from notifier.core.runtime import Services
+from notifier.messaging import outbox
 from notifier.models import Booking, ConsentEvent, Contact, InboundMessage, Message
-from notifier.runtime import Services
+from notifier.reception import schedule
+from notifier.text import sms
 from tests.support.conversation import Phone, bookings, day_and_month, make_session
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http
 from tests.support.helpers import dossier_event, post_signed, run_jobs
@@ -59,7 +61,7 @@ def inbound_rows(services: Services) -> list[InboundMessage]:
 def test_lich_lists_the_next_sessions_with_their_numbers(phone: Phone, services: Services) -> None:
     first = make_session(services, days_ahead=2)
     second = make_session(services, days_ahead=9, capacity=1)
-    reception.Reception(services).book(session_id=second.id, phone="0900000001", channel="api")
+    schedule.Reception(services).book(session_id=second.id, phone="0900000001", channel="api")
 
     reply = phone.text("Lịch")
 
@@ -173,7 +175,7 @@ def test_session_already_started_cannot_be_booked(phone: Phone, services: Servic
 
 def test_cancelled_session_cannot_be_booked(phone: Phone, services: Services) -> None:
     info = make_session(services)
-    reception.Reception(services).cancel_session(info.id, "Chủ tịch đi công tác")
+    schedule.Reception(services).cancel_session(info.id, "Chủ tịch đi công tác")
     assert phone.text("DAT 1") == (
         f"{OFFICE}: Buoi tiep cong dan so 1 da bi huy. Xin Ong/Ba soan LICH de chon buoi khac."
     )
@@ -211,7 +213,7 @@ def test_huy_cancels_the_upcoming_booking_and_frees_its_time(
     )
     assert booking.state == "cancelled"
     assert "luc 08:00" in (neighbour.text("DAT 1") or "")
-    assert reception.Reception(services).session(info.id).booked == 1
+    assert schedule.Reception(services).session(info.id).booked == 1
 
 
 def test_huy_with_a_code(phone: Phone, services: Services) -> None:
@@ -299,7 +301,7 @@ def test_hs_from_a_stranger_reveals_nothing(
 def reminder(services: Services, phone: str) -> Message:
     """A non-essential reminder, composed as the reminder sweep does."""
     with services.db.transaction() as session:
-        message = msgs.compose(
+        message = outbox.compose(
             session,
             services.settings,
             phone=phone,
@@ -309,7 +311,7 @@ def reminder(services: Services, phone: str) -> Message:
             essential=False,
             kind="reminder",
         )
-    from notifier import delivery
+    from notifier.messaging import delivery
 
     delivery.enqueue_committed(services, [message])
     run_jobs(services)
@@ -429,7 +431,7 @@ def test_every_text_is_kept_for_staff(app: Flask, phone: Phone, services: Servic
     phone.text("Đặt 1 đất đai")
     phone.text("xin chao")
     with services.db.transaction() as session:
-        _, key = api_keys.create_api_key(session, "console")
+        _, key = keys.create_api_key(session, "console")
 
     response = requests.get(
         f"{phone.base_url}/api/v1/inbound-messages",
@@ -513,4 +515,4 @@ def test_counts_stay_right_after_many_texts(phone: Phone, services: Services) ->
             select(func.count()).select_from(Booking).where(Booking.state == "booked")
         )
     assert active == 1
-    assert reception.Reception(services).upcoming()[0].booked == 1
+    assert schedule.Reception(services).upcoming()[0].booked == 1

@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from notifier import inbound, reception, sms
+from notifier.core.runtime import Services
+from notifier.inbound import conversation
 from notifier.models import ConsentEvent, Contact, Message
-from notifier.runtime import Services
-from notifier.ussd import MAX_SCREEN, TEXTS
+from notifier.reception import schedule
+from notifier.text import sms
+from notifier.ussd.menu import MAX_SCREEN, TEXTS
 from tests.support.conversation import bookings, day_and_month, make_session
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import dossier_event, post_signed, run_jobs
@@ -257,7 +259,7 @@ def test_the_choice_is_the_session_the_caller_saw(client: FlaskClient, services:
 
 def test_a_full_session_is_marked_and_refused(client: FlaskClient, services: Services) -> None:
     info = make_session(services, capacity=1)
-    reception.Reception(services).book(session_id=info.id, phone="0900000001", channel="api")
+    schedule.Reception(services).book(session_id=info.id, phone="0900000001", channel="api")
     weekday, day, date = day_and_month(services, info)
     dialer = Dialer(client)
     dialer.dial()
@@ -329,7 +331,7 @@ def test_ussd_and_sms_bookings_from_one_phone_are_one_booking(
     client: FlaskClient, services: Services
 ) -> None:
     info = make_session(services)
-    text = inbound.handle(services, inbound.InboundSms("console", "0912345678", "DAT 1"))
+    text = conversation.handle(services, conversation.InboundSms("console", "0912345678", "DAT 1"))
     code = only_code(services)
     assert text.reply_text is not None
     assert code in text.reply_text
@@ -341,7 +343,9 @@ def test_ussd_and_sms_bookings_from_one_phone_are_one_booking(
     make_session(services, days_ahead=4)
     walk(client, "2*2*1")
     second = bookings(services)[1]
-    reply = inbound.handle(services, inbound.InboundSms("console", "84912345678", "DAT 2"))
+    reply = conversation.handle(
+        services, conversation.InboundSms("console", "84912345678", "DAT 2")
+    )
     assert reply.outcome == "already_booked"
     assert reply.reply_text is not None
     assert second.code in reply.reply_text
@@ -554,7 +558,7 @@ class TestFuzz:
     def test_fuzzed_requests_never_break_a_screen(
         self,
         client: FlaskClient,
-        open_sessions: list[reception.SessionInfo],
+        open_sessions: list[schedule.SessionInfo],
         session_id: str | None,
         service_code: str | None,
         phone: str | None,
@@ -581,8 +585,8 @@ class TestFuzz:
 
 
 @pytest.fixture
-def open_sessions(services: Services) -> list[reception.SessionInfo]:
+def open_sessions(services: Services) -> list[schedule.SessionInfo]:
     """One session with room, one full: the fuzzer can reach every booking outcome."""
     full = make_session(services, days_ahead=3, capacity=1)
-    reception.Reception(services).book(session_id=full.id, phone="0900000001", channel="api")
+    schedule.Reception(services).book(session_id=full.id, phone="0900000001", channel="api")
     return [make_session(services), full]

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier import signing
+from notifier.core import signing
+from notifier.core.runtime import Services
 from notifier.models import DossierEvent, Message
-from notifier.runtime import Services
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import WEBHOOK_SECRET, dossier_event, post_signed, run_jobs
 

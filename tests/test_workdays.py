@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.config import Settings
-from notifier.workdays import WorkingCalendar, calendar_for
+from notifier.core.config import Settings
+from notifier.text.workdays import WorkingCalendar, calendar_for
 
 
 def test_weekends_and_configured_holidays_are_skipped() -> None:

@@ -13,8 +13,8 @@ from rq.scheduler import RQScheduler
 
 from bench.delivery import count_sent, create_messages
 from bench.harness import Stack, wait_until
-from notifier import delivery
-from notifier.db import utcnow
+from notifier.core.db import utcnow
+from notifier.messaging import delivery
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 
 class ProviderSwitch(Base):

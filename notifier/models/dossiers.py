@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 
 class Dossier(Base):

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 
 class InboundMessage(Base):

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from notifier.db import Base, new_id, utcnow
+from notifier.core.db import Base, new_id, utcnow
 
 
 class Message(Base):

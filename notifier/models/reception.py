@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 
 class ReceptionSession(Base):

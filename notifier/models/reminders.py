@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 if TYPE_CHECKING:
     from notifier.models.dossiers import Dossier

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.db import Base, utcnow
+from notifier.core.db import Base, utcnow
 
 
 class StaffUser(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifier.config import Settings
+from notifier.core.config import Settings
 from notifier.providers.base import (
     OutboundSms,
     PermanentProviderError,

@@ -6,8 +6,8 @@ import logging
 import sys
 from typing import TextIO
 
-from notifier.phones import mask
 from notifier.providers.base import OutboundSms, SendResult
+from notifier.text.phones import mask
 
 log = logging.getLogger(__name__)
 

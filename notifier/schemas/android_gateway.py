@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from notifier.textinput import InputLine, InputText
+from notifier.text.textinput import InputLine, InputText
 
 Id = Annotated[InputLine, StringConstraints(min_length=1, max_length=128)]
 

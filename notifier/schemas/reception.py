@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from notifier import phones
-from notifier.reception import (
+from notifier.reception.schedule import (
     MAX_CAPACITY,
     BookingInfo,
     BookOutcome,
     SessionChange,
     SessionInfo,
 )
-from notifier.textinput import InputLine
+from notifier.text import phones
+from notifier.text.textinput import InputLine
 
 # Text is cleaned like every inbound text (notifier.textinput) before the length checks.
 Host = Annotated[InputLine, StringConstraints(min_length=1, max_length=200)]

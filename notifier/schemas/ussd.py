@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from notifier.textinput import InputLine
+from notifier.text.textinput import InputLine
 
 MAX_TEXT = 2000
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
-from notifier import inbound, receipts, signing
+from notifier.core import signing
+from notifier.inbound import conversation
+from notifier.messaging import receipts
 from notifier.schemas.android_gateway import (
     GatewayEvent,
     GatewayEventResult,
@@ -33,9 +35,9 @@ def events() -> ResponseReturnValue:
     envelope = jsonbody.validate(GatewayEvent, body)
     if envelope.event == "sms:received":
         received = parse_part(SmsReceived, envelope.payload, "payload")
-        result = inbound.handle(
+        result = conversation.handle(
             services(),
-            inbound.InboundSms(
+            conversation.InboundSms(
                 channel="android",
                 phone=received.phoneNumber,
                 text=received.message,

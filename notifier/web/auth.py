@@ -8,7 +8,8 @@ from typing import ParamSpec, TypeVar
 
 from flask import g, request
 
-from notifier import api_keys, ratelimit
+from notifier.api import keys
+from notifier.core import ratelimit
 from notifier.models import ApiKey
 from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
@@ -40,14 +41,14 @@ def require_api_key() -> None:
             headers=_UNAUTHORIZED,
         )
     with services().db.transaction() as session:
-        api_key = api_keys.authenticate(session, token.strip())
+        api_key = keys.authenticate(session, token.strip())
         if api_key is None:
             guards.authentication_failed()
             raise ApiProblem(
                 401, "Unauthorized", "The API key is unknown or revoked.", headers=_UNAUTHORIZED
             )
     g.api_key = api_key
-    per_minute = api_keys.limits(services().settings, api_key).per_minute
+    per_minute = keys.limits(services().settings, api_key).per_minute
     if per_minute is not None:
         decision = ratelimit.take_request(services().redis, api_key.id, per_minute)
         if not decision.allowed:

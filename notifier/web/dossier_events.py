@@ -9,8 +9,9 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from notifier import dossiers, signing
-from notifier.combining import Combiner
+from notifier.core import signing
+from notifier.core.combining import Combiner
+from notifier.dossiers import ingest
 from notifier.models import Message
 from notifier.web import guards, jsonbody, services, services_of
 from notifier.web.problems import ApiProblem
@@ -29,7 +30,7 @@ MAX_EVENTS_PER_WRITE = 100
 def _set_up(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     app.extensions["dossier_events"] = Combiner(
-        lambda batch: dossiers.record(services_of(app), batch), MAX_EVENTS_PER_WRITE
+        lambda batch: ingest.record(services_of(app), batch), MAX_EVENTS_PER_WRITE
     )
 
 
@@ -43,10 +44,10 @@ def receive() -> ResponseReturnValue:
     )
     guards.require_mimetype("application/json")
     payload = jsonbody.parse_object(body)
-    event = jsonbody.validate(dossiers.DossierEventIn, body)
-    combiner: Combiner[dossiers.Received, dossiers.IngestResult]
+    event = jsonbody.validate(ingest.DossierEventIn, body)
+    combiner: Combiner[ingest.Received, ingest.IngestResult]
     combiner = current_app.extensions["dossier_events"]
-    result = combiner.submit((event, dossiers.payload_hash(payload)))
+    result = combiner.submit((event, ingest.payload_hash(payload)))
     if result.conflict:
         raise ApiProblem(
             409,

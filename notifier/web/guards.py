@@ -12,7 +12,7 @@ import logging
 
 from flask import request
 
-from notifier import ratelimit, signing
+from notifier.core import ratelimit, signing
 from notifier.web import services
 from notifier.web.problems import ApiProblem
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
-from notifier import inbound
+from notifier.inbound import conversation
 from notifier.schemas.inbound import InboundList, InboundOut, InboundQuery
 from notifier.web import services
 from notifier.web.auth import require_api_key
@@ -22,7 +22,7 @@ def list_inbound() -> ResponseReturnValue:
     query = query_args(InboundQuery)
     tz = services().settings.tz
     with services().db.session() as session:
-        found = inbound.recent(
+        found = conversation.recent(
             session, limit=query.limit, before_id=query.before_id, phone=query.phone
         )
     page = InboundList(

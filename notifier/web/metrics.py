@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 
-from notifier import failover
+from notifier.messaging import failover
 from notifier.web import services
 from notifier.web.auth import api_key_required
 from notifier.web.problems import ApiProblem
@@ -19,9 +19,9 @@ def prometheus_metrics() -> ResponseReturnValue:
         raise ApiProblem(404, "Not Found", "Metrics are switched off (METRICS_ENABLED).")
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    from notifier import metrics_export  # loaded by the first scrape only
+    from notifier.reports import prometheus  # loaded by the first scrape only
 
-    body = metrics_export.render(services())
+    body = prometheus.render(services())
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 

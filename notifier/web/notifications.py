@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
-from notifier import notifications as notes
+from notifier.api import notifications as notes
 from notifier.web import jsonbody, services
 from notifier.web.auth import current_api_key, require_api_key
 from notifier.web.problems import ApiProblem, invalid_request

@@ -13,12 +13,14 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from notifier import callbacks, dossiers, failover, openapi
-from notifier import notifications as notes
-from notifier.openapi import Content, Operation, Param, Reply, Webhook
+from notifier.api import notifications as notes
+from notifier.dossiers import ingest
+from notifier.messaging import callbacks, failover
 from notifier.schemas import android_gateway as gateway
 from notifier.schemas import inbound as inbound_schemas
+from notifier.schemas import openapi
 from notifier.schemas import reception as desk
+from notifier.schemas.openapi import Content, Operation, Param, Reply, Webhook
 from notifier.schemas.ussd import UssdForm
 from notifier.web import preview
 from notifier.web.problems import PROBLEM_MIMETYPE, Problem
@@ -293,7 +295,7 @@ OPERATIONS: list[Operation] = [
         "A dossier status change from the one-stop-shop system",
         "dossiers",
         description="Signed with DOSSIER_WEBHOOK_SECRET. Idempotent on `event_id`.",
-        body=Content(dossiers.DossierEventIn),
+        body=Content(ingest.DossierEventIn),
         params=_SIGNATURE_HEADERS,
         responses={
             202: Reply("Recorded; notices queued.", Content(DossierEventAccepted)),

@@ -8,10 +8,12 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from notifier import notices, templating
+from notifier.notices import composer
+from notifier.text import templating
 from notifier.web import services
 from notifier.web.auth import require_api_key
 from notifier.web.problems import ApiProblem, invalid_request
+from notifier.web.staff_session import csrf, load_staff
 
 bp = Blueprint("preview", __name__, url_prefix="/api/v1")
 
@@ -54,8 +56,6 @@ def _authenticate() -> None:
     if request.headers.get("Authorization"):
         require_api_key()
         return
-    from notifier.console import csrf, load_staff
-
     if load_staff() is None:
         raise ApiProblem(
             401,
@@ -80,9 +80,9 @@ def preview() -> ResponseReturnValue:
         key: "" if value is None else str(value) for key, value in data.personalisation.items()
     }
     try:
-        content = notices.Content(template=data.template, body=data.body, language=data.language)
-        result = notices.preview(services().settings, content, personalisation)
-    except notices.NoticeError as exc:
+        content = composer.Content(template=data.template, body=data.body, language=data.language)
+        result = composer.preview(services().settings, content, personalisation)
+    except composer.NoticeError as exc:
         raise ApiProblem(
             400, "Invalid request", str(exc), [{"field": "template", "message": str(exc)}]
         ) from None

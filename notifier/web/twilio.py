@@ -12,7 +12,8 @@ from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notifier import inbound, receipts
+from notifier.inbound import conversation
+from notifier.messaging import receipts
 from notifier.web import guards, services
 from notifier.web.problems import ApiProblem
 
@@ -71,9 +72,9 @@ def inbound_sms() -> ResponseReturnValue:
     sender = request.form.get("From", "")
     if not sid or not sender:
         raise ApiProblem(400, "Invalid request", "MessageSid and From are required.")
-    result = inbound.handle(
+    result = conversation.handle(
         services(),
-        inbound.InboundSms(
+        conversation.InboundSms(
             channel="twilio", phone=sender, text=request.form.get("Body", ""), external_id=sid
         ),
         inline=True,

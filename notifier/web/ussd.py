@@ -8,8 +8,8 @@ import logging
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from notifier import ussd
 from notifier.schemas.ussd import UssdForm
+from notifier.ussd import menu as ussd_menu
 from notifier.web import guards, services
 from notifier.web.inputs import parse_part
 from notifier.web.problems import ApiProblem
@@ -42,7 +42,7 @@ def menu() -> ResponseReturnValue:
     if request.content_length or request.mimetype:
         guards.require_mimetype(*FORMS)  # an empty body is an empty form: 400 naming the fields
     form = parse_part(UssdForm, request.form.to_dict(), "")
-    call = ussd.UssdRequest(form.sessionId, form.serviceCode, form.phoneNumber, form.text)
-    if ussd.first_request(services(), call):
+    call = ussd_menu.UssdRequest(form.sessionId, form.serviceCode, form.phoneNumber, form.text)
+    if ussd_menu.first_request(services(), call):
         guards.limit_phone("ussd", form.phoneNumber)
-    return Response(ussd.respond(services(), call), mimetype="text/plain")
+    return Response(ussd_menu.respond(services(), call), mimetype="text/plain")

@@ -7,14 +7,14 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from notifier import api_keys
-from notifier.runtime import Services
+from notifier.api import keys
+from notifier.core.runtime import Services
 
 
 def make_key(services: Services, kind: str = "live", name: str = "one-stop", **options: Any) -> str:
     """Create an API key straight in the database; returns the plaintext."""
     with services.db.transaction() as session:
-        _, plaintext = api_keys.create_api_key(session, name, kind, **options)
+        _, plaintext = keys.create_api_key(session, name, kind, **options)
     return plaintext
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from notifier import staff
+from notifier.core.runtime import Services
 from notifier.models import (
     Booking,
     Dossier,
@@ -17,7 +17,7 @@ from notifier.models import (
     MessageStatusEvent,
     ReceptionSession,
 )
-from notifier.runtime import Services
+from notifier.staff import accounts
 
 PASSWORD = "correct horse battery"
 _META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -26,7 +26,7 @@ _FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def make_staff(services: Services, username: str, role: str, password: str = PASSWORD) -> int:
     with services.db.transaction() as session:
-        user = staff.create_user(session, username, password, role)
+        user = accounts.create_user(session, username, password, role)
         session.flush()
         return user.id
 

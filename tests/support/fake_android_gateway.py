@@ -29,7 +29,7 @@ import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from notifier import signing
+from notifier.core import signing
 from tests.support import http
 
 LOGIN = "sms"

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from rq.worker import SimpleWorker
 from werkzeug.test import TestResponse
 
-from notifier import signing
-from notifier.runtime import Services
+from notifier.core import signing
+from notifier.core.runtime import Services
 
 WEBHOOK_SECRET = "test-webhook-secret"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from notifier import messages
-from notifier.db import utcnow
-from notifier.runtime import Services
+from notifier.core.db import utcnow
+from notifier.core.runtime import Services
+from notifier.messaging import outbox
 
 
 def add_message(
@@ -19,7 +19,7 @@ def add_message(
 ) -> str:
     """A committed `dossier_ready` message to 0912 345 678; `status` overrides the one it got."""
     with services.db.transaction() as session:
-        message = messages.compose(
+        message = outbox.compose(
             session,
             services.settings,
             phone="0912345678",

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from notifier import reminders
-from notifier.config import Settings
+from notifier.core.config import Settings
 from notifier.models import Booking, ReceptionSession
+from notifier.reminders import planner
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -62,5 +62,5 @@ def book(
     )
     session.add(booking)
     session.flush()
-    reminders.sync_booking_reminders(session, settings, booking)
+    planner.sync_booking_reminders(session, settings, booking)
     return booking

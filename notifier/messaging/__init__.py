@@ -1,0 +1,8 @@
+"""The life of one SMS: composed into the outbox, sent, retried, settled, reported.
+
+`outbox` composes message rows and moves them through the status machine (`statuses`);
+`delivery` enqueues, sends and sweeps; `receipts` applies provider delivery reports; `consent`
+keeps opt-outs; `callbacks` tells API clients of final statuses; `failover` and `sendrate` share
+the providers' health and limits across workers; `reasons` words failure codes for staff.
+May import `core`, `text`, `models` and `providers`; never a feature or the web.
+"""
