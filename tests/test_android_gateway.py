@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import json
 import socket
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -48,6 +52,20 @@ def notice(client: FlaskClient) -> str:
 
 
 # -- sending -----------------------------------------------------------------------------------
+
+
+def test_the_client_range_admits_only_releases_the_adapter_is_written_for() -> None:
+    """2.x has no `errors` module; 3.0 to 3.1.1 export no `TextMessage` and post to `/message`,
+    which the cloud server is removing (a 404 there would fail every SMS for good)."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    [client] = [
+        requirement
+        for requirement in map(Requirement, pyproject["project"]["dependencies"])
+        if requirement.name == "android-sms-gateway"
+    ]
+    for release in ("2.0.0", "2.1.0", "3.0.0", "3.1.0", "3.1.1"):
+        assert release not in client.specifier
+    assert version("android-sms-gateway") in client.specifier
 
 
 def test_a_notice_goes_out_through_the_phone_with_our_id(
