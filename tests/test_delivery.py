@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -229,6 +230,38 @@ def test_callback_signed_for_another_url_is_403(
     signature = fake_twilio.status_callback_signature("https://evil.example/twilio/status", form)
     response = client.post("/twilio/status", data=form, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ({"To": "+84912345678", "Body": "Xin chao"}, 21603),  # neither From nor a service
+        ({"To": "+84912345678", "From": "UBND-XA", "Body": "a" * 1601}, 21617),
+        ({"To": "+84912345678", "From": "UBND-XA", "Body": "😀" * 801}, 21617),
+    ],
+)
+def test_the_fake_refuses_what_twilio_refuses(
+    fake_twilio: FakeTwilio, form: dict[str, str], code: int
+) -> None:
+    response = requests.post(
+        f"{fake_twilio.url}/2010-04-01/Accounts/{fake_twilio.account_sid}/Messages.json",
+        data=form,
+        auth=(fake_twilio.account_sid, fake_twilio.auth_token),
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert fake_twilio.messages == []
+
+
+def test_the_longest_body_twilio_takes_is_1600_characters(fake_twilio: FakeTwilio) -> None:
+    response = requests.post(
+        f"{fake_twilio.url}/2010-04-01/Accounts/{fake_twilio.account_sid}/Messages.json",
+        data={"To": "+84912345678", "MessagingServiceSid": "MG" + "0" * 32, "Body": "a" * 1600},
+        auth=(fake_twilio.account_sid, fake_twilio.auth_token),
+        timeout=10,
+    )
+    assert response.status_code == 201
 
 
 def test_console_provider_prints_and_reports_delivered(

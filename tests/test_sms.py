@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.text import sms
+from tests.support import segment_calculator
 
 NOTICE = "Hồ sơ 000.00.31.H26-250714-0001 đã được tiếp nhận. Ngày hẹn trả: 16/07/2025."
 NOTICE_FOLDED = "Ho so 000.00.31.H26-250714-0001 da duoc tiep nhan. Ngay hen tra: 16/07/2025."
@@ -24,109 +25,39 @@ VI_UPPER = (
 VI_PUNCTUATION = ".,;:!?-()\"'/%&*+=<>@#_–—‘’“”…"
 VI_SPACES = " \n\t\u00a0"
 
-# --- a deliberately plain reference: encode to units, then cut into parts --------------------
+# --- the reference: Twilio's segment calculator, ported (tests/support/segment_calculator.py) --
 
-# 3GPP TS 23.038 default alphabet, row by row (code = 16 * row + column).
-REF_GSM_ROWS = [
-    "@£$¥èéùìòÇ\nØø\rÅå",
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ",
-    " !\"#¤%&'()*+,-./",
-    "0123456789:;<=>?",
-    "¡ABCDEFGHIJKLMNO",
-    "PQRSTUVWXYZÄÖÑÜ§",
-    "¿abcdefghijklmno",
-    "pqrstuvwxyzäöñüà",
-]
-REF_GSM_CODES = {
-    ch: 16 * row + col for row, line in enumerate(REF_GSM_ROWS) for col, ch in enumerate(line)
-}
-del REF_GSM_CODES["\x1b"]
-ESC = 0x1B
-REF_GSM_EXTENSION_CODES = {
-    "\f": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
-
-
-def ref_units(text: str) -> tuple[str, list[int]]:
-    """(encoding, units): GSM septets with ESC pairs, or UTF-16 code units."""
-    septets: list[int] = []
-    for ch in text:
-        if ch in REF_GSM_CODES:
-            septets.append(REF_GSM_CODES[ch])
-        elif ch in REF_GSM_EXTENSION_CODES:
-            septets += [ESC, REF_GSM_EXTENSION_CODES[ch]]
-        else:
-            raw = text.encode("utf-16-be", "surrogatepass")
-            return "UCS-2", [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
-    return "GSM-7", septets
-
-
-def ref_parts(encoding: str, units: list[int]) -> list[list[int]]:
-    single, multi = (160, 153) if encoding == "GSM-7" else (70, 67)
-    if not units:
-        return []
-    if len(units) <= single:
-        return [units]
-    parts = []
-    i = 0
-    while i < len(units):
-        end = min(i + multi, len(units))
-        last = units[end - 1]
-        if end < len(units) and (last == ESC or 0xD800 <= last <= 0xDBFF):
-            end -= 1  # never cut between ESC and its code, or inside a surrogate pair
-        parts.append(units[i:end])
-        i = end
-    return parts
-
-
-def ref_decode(encoding: str, units: list[int]) -> str:
-    """Turn one part's units back into text."""
-    if encoding == "UCS-2":
-        raw = b"".join(unit.to_bytes(2, "big") for unit in units)
-        return raw.decode("utf-16-be", "surrogatepass")
-    by_code = {code: ch for ch, code in REF_GSM_CODES.items()}
-    by_extension = {code: ch for ch, code in REF_GSM_EXTENSION_CODES.items()}
-    text = ""
-    escaped = False
-    for septet in units:
-        if septet == ESC:
-            escaped = True
-            continue
-        text += by_extension[septet] if escaped else by_code[septet]
-        escaped = False
-    return text
+REF_GSM_ROWS = segment_calculator.GSM_ROWS
+REF_GSM_CODES = segment_calculator.GSM_BASIC_CODES
+REF_GSM_EXTENSION_CODES = segment_calculator.GSM_EXTENSION_CODES
 
 
 def ref_analysis(text: str) -> tuple[str, int, int]:
-    encoding, units = ref_units(sms.clean(text))
-    return encoding, len(units), len(ref_parts(encoding, units))
+    segmented = segment_calculator.segment(sms.clean(text))
+    return segmented.encoding, segmented.length, len(segmented.segments)
 
 
-sms_text = st.text(
-    alphabet=st.one_of(
+# Graphemes of several code points: a flag, a skin tone, a keycap, a combining mark, a
+# variation selector, Hangul jamo.
+MULTI_CODE_POINT = ["🇻🇳", "👍🏽", "1️⃣", "q\u0301", "👁️", "\u1100\u1176"]
+sms_text = st.lists(
+    st.one_of(
         st.sampled_from("".join(REF_GSM_ROWS).replace("\x1b", "")),
         st.sampled_from("".join(REF_GSM_EXTENSION_CODES)),
         st.sampled_from(VI_LOWER + VI_UPPER),
-        st.sampled_from("😀🇻🇳𝐀"),
+        st.sampled_from(["😀", "𝐀", *MULTI_CODE_POINT]),
         st.characters(),
     ),
     max_size=1100,
-)
+).map("".join)
 gsm_heavy_text = st.text(
     alphabet=st.sampled_from("abc €{}[]"),
     min_size=140,
     max_size=1000,
 )
-ucs_heavy_text = st.text(alphabet=st.sampled_from("ấ😀b "), min_size=60, max_size=500)
+ucs_heavy_text = st.lists(
+    st.sampled_from(["ấ", "😀", "b", " ", *MULTI_CODE_POINT]), min_size=60, max_size=500
+).map("".join)
 
 vietnamese_text = st.text(
     alphabet=st.sampled_from(VI_LOWER + VI_UPPER + "0123456789" + VI_PUNCTUATION + VI_SPACES)
@@ -226,6 +157,9 @@ def test_fold_notice():
     ("raw", "folded"),
     [
         ("Đặng Đình Đức", "Dang Dinh Duc"),
+        ("Ðại Thanh", "Dai Thanh"),  # Ð (eth), the usual look-alike of Đ
+        ("ÐẶT 2", "DAT 2"),
+        ("ðặt 2", "dat 2"),
         ("đường", "duong"),
         ("Người ở Thanh Hóa", "Nguoi o Thanh Hoa"),
         ("HỦY", "HUY"),
@@ -238,6 +172,13 @@ def test_fold_notice():
 )
 def test_fold_examples(raw, folded):
     assert sms.fold(raw) == folded
+
+
+def test_eth_is_folded_like_d_with_stroke():
+    # Ð (U+00D0) looks exactly like Đ: left alone it made the text UCS-2, and the USSD
+    # screens' ASCII folding dropped the letter ("ai Thanh").
+    assert sms.analyze(sms.fold("Ðại Thanh")).encoding == "GSM-7"
+    assert sms.fold("Ðại Thanh", ascii_only=True) == "Dai Thanh"
 
 
 def test_fold_all_vietnamese_letters():
@@ -406,9 +347,7 @@ def test_split_matches_reference(text):
     parts = sms.split(text)
     assert "".join(parts) == sms.clean(text)
     assert len(parts) == sms.analyze(text).segments
-    encoding, units = ref_units(sms.clean(text))
-    expected = [ref_decode(encoding, part) for part in ref_parts(encoding, units)]
-    assert parts == expected
+    assert parts == segment_calculator.segment(sms.clean(text)).parts
 
 
 # --- policy --------------------------------------------------------------------------------

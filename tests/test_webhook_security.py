@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from notifier.core import signing
 from notifier.core.runtime import Services
 from notifier.models import DossierEvent, Message
-from tests.support.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio, SharedKey
 from tests.support.helpers import WEBHOOK_SECRET, dossier_event, post_signed, run_jobs
 
 PATH = "/api/v1/dossier-events"
@@ -288,6 +289,10 @@ def test_a_sender_whose_requests_authenticate_is_never_limited(
 
 # -- the Twilio status callback ----------------------------------------------------------------
 
+# A webhook SharedKey, as Twilio's webhooks configuration applies it to our URLs.
+SHARED_KEY = SharedKey("webhooks_sharedkey_01jz8xq0f6e3d0v9k2m4n7p5rs", "shared-key-secret")
+ROTATED_IN = SharedKey("webhooks_sharedkey_01jzb3r7s8t9v0w1x2y3z4a5bc", "next-secret")
+
 
 def sent_sid(client: FlaskClient, services: Services, fake: FakeTwilio) -> str:
     assert post_signed(client, dossier_event()).status_code == 202
@@ -398,3 +403,78 @@ def test_inbound_text_is_normalised_before_it_is_stored_or_sent(
     assert dossier.citizen_name == "Nguyễn Văn An"
     assert note == "line one\nline two"
     assert "Chung thuc ban sao tu ban chinh" in fake_twilio.messages[0].body
+
+
+# -- Twilio webhooks signed with a SharedKey ----------------------------------------------------
+
+
+@dataclass
+class SharedKeyApp:
+    """An app with shared keys configured, and the form of a status callback for its SMS."""
+
+    client: FlaskClient
+    services: Services
+    form: dict[str, str]
+
+    def post(self, headers: dict[str, str]) -> int:
+        return int(self.client.post("/twilio/status", data=self.form, headers=headers).status_code)
+
+
+@pytest.fixture
+def shared_key_app(
+    make_app: Any, twilio_settings: dict[str, Any], fake_twilio: FakeTwilio
+) -> SharedKeyApp:
+    keys = f"{SHARED_KEY.id}:{SHARED_KEY.secret}, {ROTATED_IN.id}:{ROTATED_IN.secret}"
+    app: Flask = make_app(**twilio_settings, TWILIO_WEBHOOK_SHARED_KEYS=keys)
+    client, services = app.test_client(), app.extensions["notifier"]
+    form = {"MessageSid": sent_sid(client, services, fake_twilio), "MessageStatus": "delivered"}
+    return SharedKeyApp(client, services, form)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [SHARED_KEY, ROTATED_IN, SharedKey(SHARED_KEY.id, SHARED_KEY.secret, "HMAC_SHA1"), None],
+    ids=["sha256", "the-key-rotated-in", "sha1", "auth-token-without-the-header"],
+)
+def test_a_status_callback_signed_with_a_shared_key_is_accepted(
+    shared_key_app: SharedKeyApp, fake_twilio: FakeTwilio, key: SharedKey | None
+) -> None:
+    headers = fake_twilio.webhook_headers(STATUS_URL, shared_key_app.form, key)
+    assert shared_key_app.post(headers) == 204
+    assert message_status(shared_key_app.services) == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("signed_with", "named"),
+    [
+        (SharedKey(SHARED_KEY.id, "a-guessed-secret"), SHARED_KEY),
+        (SHARED_KEY, SharedKey("webhooks_sharedkey_unknown", SHARED_KEY.secret)),
+        (SHARED_KEY, SharedKey(SHARED_KEY.id, SHARED_KEY.secret, "HMAC_MD5")),
+        # The header says a shared key signed: the auth token's signature under it is forged.
+        (None, SharedKey(SHARED_KEY.id, SHARED_KEY.secret, "HMAC_SHA1")),
+    ],
+    ids=["wrong-secret", "unknown-key", "unsupported-algorithm", "auth-token-under-the-header"],
+)
+def test_a_bad_shared_key_signature_is_403(
+    shared_key_app: SharedKeyApp,
+    fake_twilio: FakeTwilio,
+    signed_with: SharedKey | None,
+    named: SharedKey,
+) -> None:
+    headers = fake_twilio.webhook_headers(STATUS_URL, shared_key_app.form, signed_with)
+    headers["X-Twilio-Webhooks-Signature-Settings"] = f"key={named.id},algorithm={named.algorithm}"
+    assert shared_key_app.post(headers) == 403
+    assert message_status(shared_key_app.services) == "sent"
+
+
+def test_without_shared_keys_configured_a_shared_key_signature_is_403(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    form = {"MessageSid": sent_sid(client, services, fake_twilio), "MessageStatus": "delivered"}
+    headers = fake_twilio.webhook_headers(STATUS_URL, form, SHARED_KEY)
+    assert client.post("/twilio/status", data=form, headers=headers).status_code == 403
+
+
+def test_shared_keys_must_be_id_and_secret(make_app: Any) -> None:
+    with pytest.raises(ValueError, match="TWILIO_WEBHOOK_SHARED_KEYS"):
+        make_app(TWILIO_WEBHOOK_SHARED_KEYS="just-a-secret")

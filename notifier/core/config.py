@@ -47,6 +47,9 @@ class Settings:
     TWILIO_FROM: str = ""
     TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE_URL: str = "https://api.twilio.com"
+    # Twilio's webhook SharedKeys, "<key id>:<secret>" separated by commas (two while rotating):
+    # a webhook naming one in X-Twilio-Webhooks-Signature-Settings is checked with its secret.
+    TWILIO_WEBHOOK_SHARED_KEYS: str = ""
     ANDROID_GATEWAY_URL: str = "http://127.0.0.1:8080"
     ANDROID_GATEWAY_LOGIN: str = ""
     ANDROID_GATEWAY_PASSWORD: str = ""
@@ -155,7 +158,7 @@ class Settings:
             raise ValueError(
                 f"TIMEZONE: {self.TIMEZONE!r} is not a time zone such as Asia/Ho_Chi_Minh"
             ) from None
-        _ = self.quiet_hours, self.public_holidays
+        _ = self.quiet_hours, self.public_holidays, self.twilio_shared_keys
         for name in CLOCK_SETTINGS:
             self.clock(name)
         for name in NON_NEGATIVE_INT_SETTINGS:
@@ -208,6 +211,22 @@ class Settings:
         return frozenset(dates), frozenset(yearly)
 
     @property
+    def twilio_shared_keys(self) -> dict[str, str]:
+        """TWILIO_WEBHOOK_SHARED_KEYS as {key id: secret}."""
+        keys: dict[str, str] = {}
+        for entry in filter(
+            None, (part.strip() for part in self.TWILIO_WEBHOOK_SHARED_KEYS.split(","))
+        ):
+            key_id, _, secret = entry.partition(":")
+            if not (key_id.strip() and secret.strip()):
+                raise ValueError(
+                    "TWILIO_WEBHOOK_SHARED_KEYS: each entry is <key id>:<secret>, "
+                    "separated by commas"
+                )
+            keys[key_id.strip()] = secret.strip()
+        return keys
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
         return tuple(
@@ -219,6 +238,7 @@ class Settings:
                 self.ANDROID_GATEWAY_PASSWORD,
                 self.ANDROID_GATEWAY_WEBHOOK_KEY,
                 self.USSD_SHARED_SECRET,
+                *self.twilio_shared_keys.values(),
             )
             if value
         )

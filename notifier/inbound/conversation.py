@@ -32,7 +32,7 @@ from notifier.models import Contact, InboundMessage, Message
 from notifier.reception import schedule
 from notifier.text import keywords, phones
 from notifier.text.keywords import Intent, IntentKind
-from notifier.text.textinput import clean_input
+from notifier.text.textinput import clean_input, clip
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def process(
     if duplicate is not None:
         return duplicate
     now = now or utcnow()
-    text = clean_input(sms.text[:MAX_TEXT])
+    text = clip(clean_input(sms.text), MAX_TEXT)
     intent = keywords.parse(text)
     phone = _sender(sms.phone)
     row = InboundMessage(

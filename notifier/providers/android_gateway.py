@@ -8,7 +8,9 @@ our timeout to every request, which the client itself has no setting for.
 
 Each message is sent with our message id as the gateway's id: the app answers 409 to an id it
 already has, so a retry after a lost answer never sends a second SMS, and delivery webhooks
-(`sms:sent`, `sms:delivered`, `sms:failed`) name our message directly.
+(`sms:sent`, `sms:delivered`, `sms:failed`) name our message directly. The app and its cloud
+server answer every new message `Pending`, even one to a number the phone cannot send to:
+failures only ever arrive later, as `sms:failed`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from android_sms_gateway import APIClient, Message, MessageState, ProcessState, TextMessage
+from android_sms_gateway import APIClient, Message, TextMessage
 from android_sms_gateway.errors import APIError
 from android_sms_gateway.http import RequestsHttpClient
 
@@ -77,18 +79,10 @@ class AndroidGatewayProvider:
         except (KeyError, TypeError, ValueError):
             # Accepted (2xx) but answered in a shape the client does not know: the id is ours.
             return SendResult(provider_message_id=sms.message_id)
-        _raise_if_failed(state)
         return SendResult(provider_message_id=state.id or sms.message_id)
 
     def close(self) -> None:
         self._session.close()
-
-
-def _raise_if_failed(state: MessageState) -> None:
-    if state.state is not ProcessState.Failed:
-        return
-    errors = "; ".join(r.error for r in state.recipients if r.error) or "failed at once"
-    raise PermanentProviderError("provider_rejected", f"gateway: {errors}"[:500])
 
 
 def classify_gateway_error(exc: APIError) -> RetryableProviderError | PermanentProviderError:
@@ -98,7 +92,7 @@ def classify_gateway_error(exc: APIError) -> RetryableProviderError | PermanentP
         message = str(exc.response.get("message") or "")
     detail = f"HTTP {status}: {message or exc}"[:500]
     if status is None or status == 429 or status >= 500:
-        # 503 is the app's "queue limits exceeded": the phone is offline or busy.
+        # 503 is the cloud server's "queue limits exceeded": the phone is offline or busy.
         return RetryableProviderError("provider_unavailable", detail)
     if status in (401, 403):
         return PermanentProviderError("provider_not_configured", detail)

@@ -1,17 +1,23 @@
 """Webhooks of SMS Gateway for Android (`POST /gateways/android/events`).
 
-The app adds fields from version to version, so unknown ones are accepted and ignored.
+The app adds fields from version to version, so unknown ones are accepted and ignored. It
+retries an event that is not answered 2xx and then drops it, so fields whose length we do
+not control are cut (and marked so) rather than refused.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from notifier.text.textinput import InputLine, InputText
+from notifier.text.textinput import InputLine, InputText, clipped
 
 Id = Annotated[InputLine, StringConstraints(min_length=1, max_length=128)]
+Phone = Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
+# What is kept of the app's failure reason: with our "gateway sms:failed: " before it, it fits
+# the 500 characters of a message's failure detail, mark included.
+REASON_KEPT = 400
 
 
 class GatewayEvent(BaseModel):
@@ -27,15 +33,28 @@ class GatewayEvent(BaseModel):
 
 
 class SmsReceived(BaseModel):
-    """`sms:received`: `messageId` is derived from the content, so it is not unique."""
+    """`sms:received`. `sender` is the number the SMS came from; older app versions sent it
+    only as `phoneNumber`, which newer ones mark deprecated, so either is taken.
+
+    `messageId` is a hash of the SMS (sender, its own time, SIM, text): one SMS keeps it
+    whichever webhook it arrives through, with `receivedAt` the SMS's time.
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    messageId: str | None = None
-    message: Annotated[InputText, StringConstraints(max_length=10_000)]
-    phoneNumber: Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
+    messageId: Annotated[InputLine, StringConstraints(max_length=128)] | None = None
+    # Any length is taken: the inbound record keeps the start of a very long text.
+    message: InputText
+    sender: Phone
     simNumber: int | None = None
-    receivedAt: str | None = None
+    receivedAt: Annotated[InputLine, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sender_from_phone_number(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("sender") is None and "phoneNumber" in data:
+            return {**data, "sender": data["phoneNumber"]}
+        return data
 
 
 class SmsStatus(BaseModel):
@@ -45,7 +64,7 @@ class SmsStatus(BaseModel):
 
     messageId: Id
     phoneNumber: str | None = None
-    reason: Annotated[InputLine, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[InputLine, clipped(REASON_KEPT)] | None = None
 
 
 class GatewayEventResult(BaseModel):
@@ -53,7 +72,7 @@ class GatewayEventResult(BaseModel):
 
     id: str
     event: str
-    duplicate: bool | None = None  # sms:received: this event id was handled before
+    duplicate: bool | None = None  # sms:received: this SMS was handled before (retry, 2nd webhook)
     intent: str | None = None
     outcome: str | None = None
     reply_message_id: str | None = None

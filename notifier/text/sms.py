@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import regex
+
 __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
@@ -118,6 +120,9 @@ def _vietnamese_fold_table() -> dict[int, str | None]:
                 table[ord(letter)] = base
     table[ord("đ")] = "d"
     table[ord("Đ")] = "D"
+    # Eth looks exactly like Đ and is what many keyboards and fonts give for it ("Ðại Thanh").
+    table[ord("Ð")] = "D"
+    table[ord("ð")] = "d"
     # The đồng sign: "50.000₫" is written "50.000d" without diacritics.
     table[ord("₫")] = "d"
     # Marks left over when text was typed as base letter + combining marks in an order
@@ -160,7 +165,8 @@ class SmsAnalysis:
     """Encoding and size of a text as it would be sent.
 
     ``length`` is in septets for GSM-7 (extension characters count 2) and in UTF-16 code
-    units for UCS-2 (an emoji counts 2). An empty text has 0 segments.
+    units for UCS-2 (an emoji counts 2). An empty text has 0 segments. ``segments`` counts
+    the parts as phones cut them: never inside an escape pair, or in UCS-2 inside a grapheme.
     """
 
     encoding: Encoding
@@ -181,32 +187,71 @@ def _gsm7_cost(char: str) -> int:
     return 2 if char in GSM7_EXTENSION else 1
 
 
-def _utf16_cost(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
-
-
 def _utf16_length(text: str) -> int:
     # surrogatepass: a lone surrogate (possible in decoded JSON) counts as one unit.
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _split_parts(text: str, cost: Callable[[str], int], part_size: int) -> list[str]:
-    # Carriers never split an escape pair or a surrogate pair across parts, so such a
-    # character moves whole to the next part.
+def _utf16_cost(piece: str) -> int:
+    if len(piece) == 1:  # most pieces: compared, not encoded
+        return 2 if piece > "\uffff" else 1
+    return _utf16_length(piece)
+
+
+# One user-perceived character: a letter with its combining marks, a flag (two regional
+# indicators), an emoji with its skin tone or keycap, a ZWJ sequence.
+_GRAPHEME_RE: Final = regex.compile(r"\X")
+# A character that may join its neighbour into one grapheme (a mark, a joiner, a regional
+# indicator, a Hangul jamo...). Without one, every code point is a grapheme of its own:
+# Vietnamese in NFC, for one, is found so in a few microseconds.
+_JOINING_RE: Final = regex.compile(r"[^\p{GCB=Other}\p{GCB=Control}\p{GCB=LF}]")
+
+
+def _pieces(text: str, encoding: Encoding, part_size: int) -> list[str]:
+    """The smallest pieces a part boundary may fall between.
+
+    GSM-7 has one character per grapheme, so its pieces are characters (an escape pair is one
+    character). In UCS-2 a phone cuts only between graphemes, as Android's splitter does and
+    Twilio's segment calculator counts; a grapheme too long for any part (dozens of stacked
+    marks) is cut between its code points instead.
+    """
+    if encoding == "GSM-7" or not _JOINING_RE.search(text):
+        return list(text)
+    pieces: list[str] = []
+    for grapheme in _GRAPHEME_RE.findall(text):
+        if _utf16_cost(grapheme) <= part_size:
+            pieces.append(grapheme)
+        else:
+            pieces.extend(grapheme)
+    return pieces
+
+
+def _split_parts(pieces: list[str], cost: Callable[[str], int], part_size: int) -> list[str]:
+    # Carriers never split an escape pair, a surrogate pair or a grapheme across parts, so
+    # such a piece moves whole to the next part.
     parts: list[str] = []
-    start = used = 0
-    for index, char in enumerate(text):
-        size = cost(char)
-        if used + size > part_size:
-            parts.append(text[start:index])
-            start, used = index, 0
+    current: list[str] = []
+    used = 0
+    for piece in pieces:
+        size = cost(piece)
+        if current and used + size > part_size:
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(piece)
         used += size
-    parts.append(text[start:])
+    parts.append("".join(current))
     return parts
 
 
-def _measure(text: str) -> tuple[SmsAnalysis, Callable[[str], int], int]:
-    """Analyse text that is already clean; also return its cost function and part size."""
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    analysis: SmsAnalysis
+    parts: list[str] | None  # None unless cut into several parts
+
+
+def _measure(text: str, *, cut: bool = False) -> _Measured:
+    """Analyse text that is already clean; ``cut``: also return its parts when there are several."""
+    cost: Callable[[str], int]
     if is_gsm7(text):
         encoding: Encoding = "GSM-7"
         length = len(text) + len(_GSM7_EXTENSION_RE.findall(text))
@@ -215,29 +260,31 @@ def _measure(text: str) -> tuple[SmsAnalysis, Callable[[str], int], int]:
         encoding = "UCS-2"
         length = _utf16_length(text)
         cost, single, part = _utf16_cost, UCS2_SINGLE, UCS2_PART
+    parts = None
     if not text:
         segments = 0
     elif length <= single:
         segments = 1
-    elif length == len(text):
+    elif not cut and length == len(text) and (encoding == "GSM-7" or not _JOINING_RE.search(text)):
+        # Every character one unit and its own grapheme: none can straddle a boundary.
         segments = math.ceil(length / part)
     else:
-        segments = len(_split_parts(text, cost, part))
-    return SmsAnalysis(encoding, length, segments, len(text)), cost, part
+        parts = _split_parts(_pieces(text, encoding, part), cost, part)
+        segments = len(parts)
+    return _Measured(SmsAnalysis(encoding, length, segments, len(text)), parts)
 
 
 def analyze(text: str) -> SmsAnalysis:
     """Encoding, length and segment count of ``text`` after ``clean``."""
-    return _measure(clean(text))[0]
+    return _measure(clean(text)).analysis
 
 
 def split(text: str) -> list[str]:
     """The parts carriers would send for ``clean(text)``: [] for an empty text."""
     text = clean(text)
-    analysis, cost, part = _measure(text)
-    if analysis.segments <= 1:
-        return [text] if text else []
-    return _split_parts(text, cost, part)
+    if not text:
+        return []
+    return _measure(text, cut=True).parts or [text]
 
 
 # --- policy and limits ------------------------------------------------------------------------
@@ -255,7 +302,7 @@ def apply_policy(text: str, policy: str) -> str:
     if policy == "auto":
         kept = clean(text)
         folded = fold(kept)
-        if _measure(kept)[0].segments <= _measure(folded)[0].segments:
+        if _measure(kept).analysis.segments <= _measure(folded).analysis.segments:
             return kept
         return folded
     raise ValueError(f"unknown diacritics policy {policy!r}: use one of {', '.join(POLICIES)}")

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Annotated, Final
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 # C0 and C1 controls but tab and newline, then zero-width and bidirectional formatting marks.
 _DROP_RE: Final = re.compile(
@@ -34,6 +34,25 @@ def clean_input(text: str, *, multiline: bool = True) -> str:
     text = _NEWLINES_RE.sub("\n", text)
     # Dropping a character can leave a letter next to a combining mark: compose again.
     return unicodedata.normalize("NFC", text).strip()
+
+
+CLIP_MARK: Final = " […]"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start and CLIP_MARK, `limit` in all.
+
+    For fields kept from outside whose length we do not control: better cut and marked as cut
+    than refused, when the sender would only retry and then drop it.
+    """
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(CLIP_MARK)].rstrip() + CLIP_MARK
+
+
+def clipped(limit: int) -> AfterValidator:
+    """A pydantic validator: `clip` to `limit` (after cleaning)."""
+    return AfterValidator(lambda text: clip(text, limit))
 
 
 def _cleaned(multiline: bool) -> BeforeValidator:

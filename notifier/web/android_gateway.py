@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
@@ -39,9 +41,9 @@ def events() -> ResponseReturnValue:
             services(),
             conversation.InboundSms(
                 channel="android",
-                phone=received.phoneNumber,
+                phone=received.sender,
                 text=received.message,
-                external_id=envelope.id,
+                external_id=_received_sms_id(envelope, received),
             ),
         )
         return _answer(
@@ -69,6 +71,18 @@ def events() -> ResponseReturnValue:
         return _answer(answer)
     # Pings, MMS, data SMS: acknowledged so the app does not retry them for days.
     return _answer(GatewayEventResult(id=envelope.id, event=envelope.event, ignored=True))
+
+
+def _received_sms_id(envelope: GatewayEvent, received: SmsReceived) -> str:
+    """One id per SMS, however many webhooks it came through (each gives it a new event id).
+
+    The app's `messageId` hashes the SMS into 32 bits, so two texts may share one: with the
+    sender and the SMS's own time beside it, only the same SMS does.
+    """
+    if not received.messageId:
+        return envelope.id
+    key = f"{received.sender}\n{received.receivedAt or ''}\n{received.messageId}"
+    return "sms:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _answer(result: GatewayEventResult) -> Response:

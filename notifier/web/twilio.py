@@ -1,17 +1,34 @@
-"""Twilio webhooks: inbound SMS (answered with TwiML) and delivery status callbacks."""
+"""Twilio webhooks: inbound SMS (answered with TwiML) and delivery status callbacks.
+
+Twilio signs each webhook in `X-Twilio-Signature`: HMAC-SHA1 of the URL and the sorted form
+fields, keyed with the account's auth token. When a Webhook Rule of Twilio's webhooks
+configuration applies a Setting with a SharedKey, it signs with that key's secret and the
+Setting's algorithm instead, and names both in `X-Twilio-Webhooks-Signature-Settings`
+(`key=<id>,algorithm=HMAC_SHA256`); only the key and the hash change. The twilio SDK checks
+both (from 9.13); which secret goes with which key id is our setting,
+TWILIO_WEBHOOK_SHARED_KEYS (two keys while one is rotated in).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    HMAC_SHA1,
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from twilio.twiml.messaging_response import MessagingResponse
 
+from notifier.core.config import Settings
 from notifier.inbound import conversation
 from notifier.messaging import receipts
 from notifier.web import guards, services
@@ -22,6 +39,38 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Check:
+    secret: str
+    algorithm: str  # HMAC_SHA1 with the auth token; the Setting's with a SharedKey
+
+
+def _shared_key_id(settings_header: str) -> str:
+    """The `key=` of `key=<id>,algorithm=<name>`."""
+    for part in settings_header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "key":
+            return value.strip()
+    return ""
+
+
+def _signature_check(settings: Settings) -> _Check | None:
+    """How this request's signature is checked, or None when it cannot be."""
+    header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    if header is None:
+        token = settings.TWILIO_AUTH_TOKEN
+        return _Check(token, HMAC_SHA1) if token else None
+    key_id = _shared_key_id(header)
+    secret = settings.twilio_shared_keys.get(key_id)
+    if secret is None:
+        log.warning(
+            "twilio webhook %s signed with shared key %r, not configured", request.path, key_id
+        )
+        return None
+    # An algorithm the SDK does not know fails the check (and the SDK logs it).
+    return _Check(secret, get_signature_algorithm(header))
 
 
 def public_url() -> str:
@@ -37,10 +86,14 @@ def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
         guards.refuse_locked_out_client()
         # Twilio always posts a form; anything else would be checked against an empty form.
         guards.require_mimetype("application/x-www-form-urlencoded")
-        token = services().settings.TWILIO_AUTH_TOKEN
-        signature = request.headers.get("X-Twilio-Signature", "")
-        valid = bool(token and signature) and RequestValidator(token).validate(
-            public_url(), request.form.to_dict(flat=True), signature
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        check = _signature_check(services().settings)
+        valid = (
+            bool(signature)
+            and check is not None
+            and RequestValidator(check.secret).validate(
+                public_url(), request.form.to_dict(flat=True), signature, check.algorithm
+            )
         )
         if not valid:
             log.warning("twilio webhook %s refused: bad or missing signature", request.path)

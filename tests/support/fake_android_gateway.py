@@ -1,12 +1,23 @@
 """An SMS Gateway for Android look-alike on 127.0.0.1, for tests, benchmarks and fault drills.
 
-It speaks the app's local API as the real phone does: `POST /messages` with basic auth and a
-JSON body (`phoneNumbers`, `textMessage.text`, optional `id`), answered 202 with the message
-state; 409 for an id it already has. Failures, latency and lost answers can be scripted. Like the
-app, it can report `sms:sent` / `sms:delivered` to a webhook URL, signed with the webhook key.
+It behaves as the app's local server does (capcom6/android-sms-gateway, `localserver/routes`,
+`modules/messages`, `modules/webhooks`):
 
-`received`, `status_event`, `signed` and `post_event*` build and POST signed webhook events,
-so a test or a benchmark can play the phone receiving a citizen's SMS.
+- `POST /messages` with basic auth and a JSON body (`phoneNumbers`, `textMessage.text`,
+  optional `id`) is answered 202 with the message in state `Pending`, always; 409 for an id it
+  already has. Numbers are checked only when the phone sends: one without `+` is read in the
+  SIM's country, and a number that is not a mobile one fails then, reported by `sms:failed`
+  ("sendSMS: Invalid phone number"), as does a failure scripted with `fail_recipient_next`.
+- `POST /webhooks` creates a webhook, or replaces the one with the same `id`; without an `id`
+  each call creates another. Only `https://` URLs are accepted, and plain `http://` to
+  `127.0.0.1` (not `localhost`). `GET /webhooks` lists them, `DELETE /webhooks/<id>` removes one.
+- Each event goes to every webhook registered for it, with a new event id each time, signed
+  with the webhook key. Payloads are built as the app's Gson builds them: its field order,
+  dates as `yyyy-MM-dd'T'HH:mm:ss.SSSXXX` in the phone's zone, null fields left out, HTML
+  characters escaped, and `sms:received` ids hashed from the SMS as the app hashes them.
+
+Failures, latency and lost answers can be scripted. `received`, `status_event`, `signed` and
+`post_event*` build and POST signed events, so a test or a benchmark can play the phone.
 """
 
 from __future__ import annotations
@@ -15,21 +26,26 @@ import base64
 import contextlib
 import json
 import queue
+import re
+import secrets
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
+import phonenumbers
 import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from notifier.core import signing
+from notifier.text import sms
 from tests.support import http
 
 LOGIN = "sms"
@@ -38,12 +54,78 @@ WEBHOOK_KEY = "fake-gateway-webhook-key"
 EVENTS_PATH = "/gateways/android/events"
 
 
+EVENTS = (
+    "sms:received",
+    "sms:sent",
+    "sms:delivered",
+    "sms:failed",
+    "system:ping",
+    "sms:data-received",
+    "mms:received",
+    "mms:downloaded",
+    "app:started",
+    "sms:cancelled",
+)
+# What our setup registers (docs/two-way-sms.md): one fixed id per event.
+NOTIFIER_WEBHOOK_IDS = {
+    event: f"notifier-{event.replace(':', '-')}"
+    for event in ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
+}
+_NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_UINT32 = 0xFFFFFFFF
+
+
+def nanoid() -> str:
+    """The app's ids (jnanoid's default: 21 URL-safe characters)."""
+    return "".join(secrets.choice(_NANOID_ALPHABET) for _ in range(21))
+
+
+def _java_string_hash(text: str) -> int:
+    """Java's String.hashCode, over UTF-16 code units, as an unsigned 32-bit value."""
+    result = 0
+    raw = text.encode("utf-16-be", "surrogatepass")
+    for index in range(0, len(raw), 2):
+        result = (31 * result + int.from_bytes(raw[index : index + 2], "big")) & _UINT32
+    return result
+
+
+def received_message_id(address: str, at: datetime, subscription_id: int | None, text: str) -> str:
+    """`InboxMessage.Text.hashCode().toUInt().toString(16)`: the app's `sms:received` id.
+
+    A hash of the sender, the SMS's own time (ms), the SIM subscription and the text: one SMS
+    keeps its id however many webhooks it goes to, but two SMS may share one (32 bits).
+    """
+    millis = round(at.timestamp() * 1000)
+    result = _java_string_hash(address)
+    result = (31 * result + ((millis ^ (millis >> 32)) & _UINT32)) & _UINT32
+    result = (31 * result + (subscription_id or 0)) & _UINT32
+    return format((31 * result + _java_string_hash(text)) & _UINT32, "x")
+
+
+def gson_date(at: datetime) -> str:
+    """`yyyy-MM-dd'T'HH:mm:ss.SSSXXX`: milliseconds, and the offset (`Z` for UTC)."""
+    stamp = at.isoformat(timespec="milliseconds")
+    return stamp.removesuffix("+00:00") + "Z" if stamp.endswith("+00:00") else stamp
+
+
+# Gson's default HTML-safe escaping, which the app keeps.
+_GSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "=": "\\u003d", "'": "\\u0027"}
+_GSON_ESCAPES |= {"\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GSON_ESCAPE_RE = re.compile("[" + re.escape("".join(_GSON_ESCAPES)) + "]")
+
+
+def gson_json(value: Any) -> bytes:
+    """JSON as the app's Gson writes it: compact, non-ASCII as is, HTML characters escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _GSON_ESCAPE_RE.sub(lambda match: _GSON_ESCAPES[match.group()], text).encode()
+
+
 @dataclass
 class Scripted:
     status: int
     message: str = "scripted failure"
     drop: bool = False  # accept the message, then close the connection without answering
-    failed: bool = False  # answer 202 with the message already Failed
+    fail_reason: str | None = None  # accept it (Pending), then report it failed with this
 
 
 @dataclass
@@ -53,6 +135,15 @@ class GatewayMessage:
     text: str
     with_delivery_report: bool
     at: datetime
+    # Why the phone could not send it, reported by `sms:failed`; None once sent.
+    failure: str | None = None
+
+
+@dataclass
+class Webhook:
+    id: str
+    url: str
+    event: str
 
 
 @dataclass
@@ -60,26 +151,31 @@ class FakeAndroidGateway:
     login: str = LOGIN
     password: str = PASSWORD
     device_id: str = "ffffffffceb0b1db0000018e937c815b"
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
+    sim_region: str = "VN"  # the SIM's country: numbers without + are read in it
+    subscription_id: int | None = 1
     latency: float = 0.0
-    # Where the "phone" reports what became of each message, as the app's webhooks do.
-    webhook_url: str | None = None
     webhook_key: str = WEBHOOK_KEY
+    # What the phone reports of a message it could send.
     reports: tuple[str, ...] = ("sms:sent", "sms:delivered")
     # Report before answering the POST: the receipt then races the sender recording the send.
     report_first: bool = False
     messages: list[GatewayMessage] = field(default_factory=list)
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
     requests: int = 0
     _script: deque[Scripted] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _reporter: threading.Thread | None = None
     _outbox: queue.Queue[GatewayMessage | None] = field(default_factory=queue.Queue)
+    _last_received_at: datetime | None = None
+    _events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeAndroidGateway:
         self._server = http.serve(_make_handler(self))
-        if self.webhook_url:
-            self.report_to(self.webhook_url)
+        self._reporter = threading.Thread(target=self._report_loop, daemon=True)
+        self._reporter.start()
         return self
 
     def stop(self) -> None:
@@ -93,12 +189,21 @@ class FakeAndroidGateway:
         assert self._server is not None, "start() the fake first"
         return http.base_url(self._server)
 
+    def register(self, url: str, event: str, webhook_id: str | None = None) -> Webhook:
+        """What `POST /webhooks` does: replace the webhook `webhook_id`, or add a new one."""
+        if not _webhook_url_allowed(url):
+            raise ValueError("url must start with https:// or http://127.0.0.1")
+        if event not in EVENTS:
+            raise ValueError("Unsupported event")
+        hook = Webhook(webhook_id or nanoid(), url, event)
+        with self._lock:
+            self.webhooks[hook.id] = hook
+        return hook
+
     def report_to(self, webhook_url: str) -> None:
-        """From now on, report what becomes of each message to `webhook_url`, as the app does."""
-        self.webhook_url = webhook_url
-        if self._reporter is None:
-            self._reporter = threading.Thread(target=self._report_loop, daemon=True)
-            self._reporter.start()
+        """Register `webhook_url` for the delivery events, with our setup's fixed ids."""
+        for event in ("sms:sent", "sms:delivered", "sms:failed"):
+            self.register(webhook_url, event, NOTIFIER_WEBHOOK_IDS[event])
 
     def wait_reported(self) -> None:
         """Block until every report queued so far has been posted."""
@@ -113,9 +218,10 @@ class FakeAndroidGateway:
         with self._lock:
             self._script.extend(Scripted(202, drop=True) for _ in range(count))
 
-    def fail_recipient_next(self, message: str = "RESULT_ERROR_NO_SERVICE") -> None:
+    def fail_recipient_next(self, reason: str = "RESULT_ERROR_NO_SERVICE") -> None:
+        """Accept the next message, then fail to send it: `sms:failed` with `reason`."""
         with self._lock:
-            self._script.append(Scripted(202, message, failed=True))
+            self._script.append(Scripted(202, fail_reason=reason))
 
     def sent_to(self, phone: str) -> list[GatewayMessage]:
         with self._lock:
@@ -126,46 +232,107 @@ class FakeAndroidGateway:
 
     # -- webhook events ----------------------------------------------------------------------
     def envelope(
-        self, event: str, payload: Mapping[str, Any], event_id: str | None = None
+        self,
+        event: str,
+        payload: Mapping[str, Any],
+        event_id: str | None = None,
+        webhook_id: str | None = None,
     ) -> dict[str, Any]:
+        """`WebHookEventDTO`: a new id for each webhook an event goes to."""
         return {
-            "deviceId": self.device_id,
+            "id": event_id or nanoid(),
+            "webhookId": webhook_id or NOTIFIER_WEBHOOK_IDS.get(event, "hook"),
             "event": event,
-            "id": event_id or uuid.uuid4().hex[:21],
+            "deviceId": self.device_id,
             "payload": dict(payload),
-            "webhookId": f"hook-{event}",
         }
 
+    def received_payload(
+        self,
+        sender: str,
+        text: str,
+        *,
+        recipient: str | None = None,
+        sim_number: int | None = 1,
+        phone_number: bool = True,
+    ) -> dict[str, Any]:
+        """`SmsEventPayload.SmsReceived` for an SMS from `sender` (as the network shows it).
+
+        `phone_number=False` leaves out the deprecated `phoneNumber`, as the app will.
+        """
+        now = datetime.now(self.zone)
+        at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        with self._lock:
+            # Two SMS never carry the same time to the millisecond.
+            if self._last_received_at is not None and at <= self._last_received_at:
+                at = self._last_received_at + timedelta(milliseconds=1)
+            self._last_received_at = at
+        payload: dict[str, Any] = {
+            "message": text,
+            "receivedAt": gson_date(at),
+            "messageId": received_message_id(sender, at, self.subscription_id, text),
+            "sender": sender,
+        }
+        if recipient is not None:
+            payload["recipient"] = recipient
+        if sim_number is not None:
+            payload["simNumber"] = sim_number
+        if phone_number:
+            payload["phoneNumber"] = sender
+        return payload
+
     def received(self, phone: str, text: str, event_id: str | None = None) -> dict[str, Any]:
-        """An `sms:received` event: `phone` as the phone shows it (often local, without +)."""
-        return self.envelope(
-            "sms:received",
-            {
-                "messageId": uuid.uuid5(uuid.NAMESPACE_OID, text).hex[:16],
-                "message": text,
-                "phoneNumber": phone,
-                "sender": phone,
-                "recipient": None,
-                "simNumber": 1,
-                "receivedAt": datetime.now(UTC).astimezone().isoformat(timespec="milliseconds"),
-            },
-            event_id,
-        )
+        """An `sms:received` event: `phone` as the phone shows it (often local, without +).
+
+        The same `event_id` again gives the same event, as the app's retries are.
+        """
+        if event_id is not None and event_id in self._events:
+            return self._events[event_id]
+        envelope = self.envelope("sms:received", self.received_payload(phone, text), event_id)
+        self._events[envelope["id"]] = envelope
+        return envelope
+
+    def status_payload(
+        self, event: str, message_id: str, recipient: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """`SmsEventPayload.SmsSent` / `SmsDelivered` / `SmsFailed` for one recipient."""
+        stamp = gson_date(datetime.now(self.zone))
+        payload: dict[str, Any]
+        if event == "sms:sent":
+            payload = {"partsCount": self._parts_of(message_id), "sentAt": stamp}
+        elif event == "sms:delivered":
+            payload = {"deliveredAt": stamp}
+        else:
+            payload = {"failedAt": stamp, "reason": reason or "Unknown"}
+        # No `sender` or `simNumber`: the message named no SIM, so the app knows neither.
+        return {
+            **payload,
+            "messageId": message_id,
+            "recipient": recipient,
+            "phoneNumber": recipient,
+        }
 
     def status_event(
         self, event: str, message_id: str, phone: str, reason: str | None = None
     ) -> dict[str, Any]:
-        stamp = datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
-        key = {"sms:sent": "sentAt", "sms:delivered": "deliveredAt"}.get(event, "failedAt")
-        payload: dict[str, Any] = {
-            "messageId": message_id,
-            "phoneNumber": phone,
-            "simNumber": None,
-            key: stamp,
-        }
-        if reason is not None:
-            payload["reason"] = reason
-        return self.envelope(event, payload)
+        return self.envelope(event, self.status_payload(event, message_id, phone, reason))
+
+    def _parts_of(self, message_id: str) -> int:
+        with self._lock:
+            texts = [m.text for m in self.messages if m.id == message_id]
+        return sms.analyze(texts[0]).segments if texts else -1
+
+    def emit(
+        self, event: str, payload: Mapping[str, Any], session: requests.Session | None = None
+    ) -> None:
+        """Post `payload` to every webhook registered for `event`, as `WebHooksService.emit`."""
+        with self._lock:
+            hooks = [hook for hook in self.webhooks.values() if hook.event == event]
+        for hook in hooks:
+            envelope = self.envelope(event, payload, webhook_id=hook.id)
+            # The real app retries later; a fake need not.
+            with contextlib.suppress(requests.RequestException):
+                post_event_http(hook.url, envelope, self.webhook_key, session=session)
 
     # -- serving -----------------------------------------------------------------------------
     def _authorized(self, header: str | None) -> bool:
@@ -179,34 +346,51 @@ class FakeAndroidGateway:
             self.requests += 1
             return self._script.popleft() if self._script else None
 
-    def _accept(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], GatewayMessage | None]:
+    def _accept(
+        self, body: dict[str, Any], fail_reason: str | None
+    ) -> tuple[int, dict[str, Any], GatewayMessage | None]:
         numbers = body.get("phoneNumbers")
         text = (body.get("textMessage") or {}).get("text") or body.get("message")
         if not isinstance(numbers, list) or not numbers or not isinstance(text, str):
-            return 400, {"message": "phoneNumbers and textMessage.text are required"}, None
-        if not all(isinstance(n, str) and n.startswith("+") for n in numbers):
-            return 400, {"message": "invalid phone number: E.164 expected"}, None
-        message_id = str(body.get("id") or uuid.uuid4().hex[:21])
+            return 400, {"message": "Empty phone numbers list"}, None
+        message_id = str(body.get("id") or nanoid())
         with self._lock:
             if any(m.id == message_id for m in self.messages):
                 return 409, {"message": "message with such ID already exists"}, None
             message = GatewayMessage(
                 id=message_id,
-                phone_numbers=list(numbers),
+                phone_numbers=[str(n) for n in numbers],
                 text=text,
                 with_delivery_report=bool(body.get("withDeliveryReport", True)),
-                at=datetime.now(UTC),
+                at=datetime.now(self.zone),
+                failure=fail_reason or self._send_failure(str(numbers[0])),
             )
             self.messages.append(message)
-        return 202, _state(self.device_id, message, "Pending"), message
+        return 202, _state(self.device_id, message), message
+
+    def _send_failure(self, number: str) -> str | None:
+        """`PhoneHelper.filterPhoneNumber` as the phone sends: None, or why it cannot."""
+        try:
+            parsed = phonenumbers.parse(number, self.sim_region)
+        except phonenumbers.NumberParseException as exc:
+            return f"sendSMS: {exc._msg}"
+        if not phonenumbers.is_valid_number(parsed):
+            return "sendSMS: Invalid phone number"
+        kinds = (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        )
+        if phonenumbers.number_type(parsed) not in kinds:
+            return "sendSMS: Invalid phone number type"
+        return None
 
     def _report(self, message: GatewayMessage, session: requests.Session | None = None) -> None:
-        assert self.webhook_url is not None
-        for event in self.reports:
-            envelope = self.status_event(event, message.id, message.phone_numbers[0])
-            # The real app retries later; a fake need not.
-            with contextlib.suppress(requests.RequestException):
-                post_event_http(self.webhook_url, envelope, self.webhook_key, session=session)
+        events = ("sms:failed",) if message.failure else self.reports
+        for event in events:
+            payload = self.status_payload(
+                event, message.id, message.phone_numbers[0], message.failure
+            )
+            self.emit(event, payload, session)
 
     def _report_loop(self) -> None:
         session = requests.Session()
@@ -217,59 +401,104 @@ class FakeAndroidGateway:
         session.close()
 
 
-def _state(
-    device_id: str, message: GatewayMessage, state: str, error: str | None = None
-) -> dict[str, Any]:
-    stamp = message.at.isoformat().replace("+00:00", "Z")
-    recipient: dict[str, Any] = {"phoneNumber": message.phone_numbers[0], "state": state}
-    if error:
-        recipient["error"] = error
+def _webhook_url_allowed(url: str) -> bool:
+    """`WebHooksService.replace`: https, or plain http to 127.0.0.1 only."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname == "127.0.0.1")
+
+
+def _state(device_id: str, message: GatewayMessage) -> dict[str, Any]:
+    """The message as `POST /messages` answers it: always `Pending`, nulls left out."""
+    stamp = gson_date(message.at)
     return {
         "id": message.id,
         "deviceId": device_id,
-        "state": state,
+        "state": "Pending",
         "isHashed": False,
         "isEncrypted": False,
-        "recipients": [recipient],
-        "states": {state: stamp},
-        "createdAt": stamp,
+        "textMessage": {"text": message.text},
+        "recipients": [{"phoneNumber": n, "state": "Pending"} for n in message.phone_numbers],
+        "states": {"Pending": stamp},
     }
 
 
 def _make_handler(fake: FakeAndroidGateway) -> type[BaseHTTPRequestHandler]:
     class Handler(http.QuietHandler):
-        def _reply(self, status: int, payload: Mapping[str, Any]) -> None:
-            body = json.dumps(payload).encode()
+        def _reply(self, status: int, payload: Any) -> None:
+            body = gson_json(payload)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            if self.path.split("?")[0].rstrip("/") != "/messages":
+        def _route(self) -> str | None:
+            path = self.path.split("?")[0].rstrip("/")
+            if path not in ("/messages", "/webhooks") and not path.startswith("/webhooks/"):
                 self._reply(404, {"message": "not found"})
-                return
+                return None
             if not fake._authorized(self.headers.get("Authorization")):
                 self._reply(401, {"message": "Unauthorized"})
+                return None
+            return path
+
+        def _body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                return json.loads(self.rfile.read(length))
+            except ValueError:
+                return None
+
+        def do_GET(self) -> None:
+            if self._route() == "/webhooks":
+                with fake._lock:
+                    hooks = list(fake.webhooks.values())
+                self._reply(200, [_webhook_dto(hook) for hook in hooks])
+
+        def do_DELETE(self) -> None:
+            path = self._route()
+            if path and path.startswith("/webhooks/"):
+                with fake._lock:
+                    fake.webhooks.pop(path.removeprefix("/webhooks/"), None)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def do_POST(self) -> None:
+            path = self._route()
+            if path == "/webhooks":
+                self._post_webhook()
+            elif path == "/messages":
+                self._post_message()
+
+        def _post_webhook(self) -> None:
+            body = self._body()
+            if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+                self._reply(400, {"message": "url is required"})
                 return
+            try:
+                hook = fake.register(body["url"], str(body.get("event")), body.get("id"))
+            except ValueError as exc:
+                self._reply(400, {"message": str(exc)})
+                return
+            self._reply(201, _webhook_dto(hook))
+
+        def _post_message(self) -> None:
+            raw = self._body()
             if fake.latency:
                 time.sleep(fake.latency)
             scripted = fake._next_scripted()
-            if scripted is not None and not (scripted.drop or scripted.failed):
+            if scripted is not None and scripted.status != 202:
                 self._reply(scripted.status, {"message": scripted.message})
                 return
-            try:
-                body = json.loads(raw)
-            except ValueError:
+            if raw is None:
                 self._reply(400, {"message": "invalid JSON"})
                 return
-            status, payload, message = fake._accept(body if isinstance(body, dict) else {})
-            if message is not None and scripted is not None and scripted.failed:
-                payload = _state(fake.device_id, message, "Failed", scripted.message)
-            elif message is not None and fake.webhook_url:
+            fail_reason = scripted.fail_reason if scripted else None
+            status, payload, message = fake._accept(
+                raw if isinstance(raw, dict) else {}, fail_reason
+            )
+            if message is not None:
                 if fake.report_first:
                     fake._report(message)
                 else:
@@ -283,6 +512,10 @@ def _make_handler(fake: FakeAndroidGateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _webhook_dto(hook: Webhook) -> dict[str, Any]:
+    return {"id": hook.id, "url": hook.url, "event": hook.event, "source": "Local"}
+
+
 # -- posting signed events to the app ---------------------------------------------------------
 
 
@@ -290,7 +523,7 @@ def signed(
     envelope: Mapping[str, Any] | bytes, key: str = WEBHOOK_KEY, timestamp: int | None = None
 ) -> tuple[bytes, dict[str, str]]:
     """The raw body and headers the app sends for `envelope`."""
-    body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+    body = envelope if isinstance(envelope, bytes) else gson_json(envelope)
     headers = {
         "Content-Type": "application/json",
         **signing.ANDROID_GATEWAY.headers(key, body, timestamp),

@@ -1,7 +1,11 @@
 """A Twilio-compatible Messages API on 127.0.0.1, for tests and benchmarks.
 
 It speaks the real wire format (form-encoded POST, JSON resources, Twilio error bodies) so the
-official SDK is exercised over real HTTP. Behaviour can be scripted: failures, latency, rate limits.
+official SDK is exercised over real HTTP, and refuses what Twilio refuses: a create without
+`To` (21604), without `From` or `MessagingServiceSid` (21603), without `Body` (21602), or with
+a body over 1,600 characters (21617, counted in UTF-16 units: an emoji counts 2). Behaviour
+can be scripted: failures, latency, rate limits. It also signs webhooks as Twilio does, with
+the auth token or with a webhook SharedKey (`webhook_headers`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,18 @@ from tests.support.http import QuietHandler, base_url, serve, shutdown
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token"
+MAX_BODY_UNITS = 1600
+
+
+@dataclass(frozen=True)
+class SharedKey:
+    """A webhook SharedKey of Twilio's webhooks configuration, as a Setting applies it."""
+
+    id: str
+    secret: str
+    algorithm: str = "HMAC_SHA256"
+
+
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
 
 
@@ -147,6 +163,21 @@ class FakeTwilio:
     def status_callback_signature(self, url: str, params: dict[str, str]) -> str:
         return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
+    def webhook_headers(
+        self, url: str, params: dict[str, str], shared_key: SharedKey | None = None
+    ) -> dict[str, str]:
+        """The signature headers of a webhook to `url`: with the auth token (HMAC-SHA1), or,
+        under a Webhook Rule whose Setting has a SharedKey, with its secret and algorithm."""
+        if shared_key is None:
+            return {"X-Twilio-Signature": self.status_callback_signature(url, params)}
+        validator = RequestValidator(shared_key.secret)
+        return {
+            "X-Twilio-Signature": validator.compute_signature(url, params, shared_key.algorithm),
+            "X-Twilio-Webhooks-Signature-Settings": (
+                f"key={shared_key.id},algorithm={shared_key.algorithm}"
+            ),
+        }
+
     # -- serving -----------------------------------------------------------------------------
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -236,6 +267,20 @@ def _resource(account_sid: str, message: ReceivedMessage) -> dict[str, Any]:
     }
 
 
+def _refusal(form: dict[str, str]) -> tuple[int, str] | None:
+    """Twilio's error for a create it would refuse, or None."""
+    if not form.get("To"):
+        return 21604, "A 'To' phone number is required."
+    if not (form.get("From") or form.get("MessagingServiceSid")):
+        return 21603, "A 'From' phone number is required."
+    body = form.get("Body", "")
+    if not body:
+        return 21602, "Message body is required."
+    if len(body.encode("utf-16-le", "surrogatepass")) // 2 > MAX_BODY_UNITS:
+        return 21617, "The concatenated message body exceeds the 1600 character limit."
+    return None
+
+
 def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def setup(self) -> None:
@@ -308,11 +353,10 @@ def _make_handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             form = {key: values[0] for key, values in parse_qs(raw).items()}
-            if not form.get("To") or not form.get("Body"):
-                self._reply(
-                    400,
-                    {"code": 21604, "message": "A 'To' phone number is required.", "status": 400},
-                )
+            refused = _refusal(form)
+            if refused is not None:
+                code, message = refused
+                self._reply(400, {"code": code, "message": message, "status": 400})
                 return
             self._reply(201, fake._create(form))
 
