@@ -218,7 +218,7 @@ def test_csv_row_errors_are_reported_per_row() -> None:
         "0912345680;Bình;3\n"
     ).encode()
     result = composer.validate_csv(Settings(), content, data)
-    assert [r.line for r in result.valid] == [2, 6]
+    assert [r.row for r in result.valid] == [2, 6]
     assert [(e.line, e.field) for e in result.errors] == [(3, "phone"), (4, "row")]
     assert "dòng 2" in result.errors[0].vi
 

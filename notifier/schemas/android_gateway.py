@@ -9,9 +9,26 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from notifier.schemas.openapi import DIGITS, Param
 from notifier.text.textinput import InputLine, InputText
 
 Id = Annotated[InputLine, StringConstraints(min_length=1, max_length=128)]
+
+# How the app signs its webhooks (`core.signing.ANDROID_GATEWAY`).
+SIGNATURE_HEADERS = (
+    Param(
+        "X-Timestamp",
+        "header",
+        DIGITS,
+        description="Unix time in seconds; refused if more than 300 s from the server clock.",
+    ),
+    Param(
+        "X-Signature",
+        "header",
+        {"type": "string"},
+        description="hex HMAC-SHA256(key, raw body followed by the X-Timestamp string).",
+    ),
+)
 
 
 class GatewayEvent(BaseModel):
