@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,8 +29,6 @@ from notifier.models import ApiKey, Batch, Message
 from notifier.notices import rows
 from notifier.schemas.notifications import NotificationIn, NotificationQuery
 from notifier.text import sms
-
-log = logging.getLogger(__name__)
 
 KIND = "api"
 

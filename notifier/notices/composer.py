@@ -175,17 +175,17 @@ def read_csv(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, lis
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
-        rows: list[tuple[int, list[str]]] = []
+        lines: list[tuple[int, list[str]]] = []
         for cells in reader:
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(rows) >= max_rows:
+            if len(lines) >= max_rows:
                 raise NoticeError(
                     f"The file has more than {max_rows} rows.",
                     f"Tệp có hơn {max_rows} dòng.",
                     field="file",
                 )
-            rows.append((reader.line_num, cells))
+            lines.append((reader.line_num, cells))
     except csv.Error as exc:
         raise NoticeError(
             f"The file is not valid CSV: {exc}", f"Tệp CSV không hợp lệ: {exc}", field="file"
@@ -206,7 +206,7 @@ def read_csv(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, lis
             field="file",
         )
     keys[phone_columns[0]] = "phone"
-    return keys, rows
+    return keys, lines
 
 
 def validate_csv(settings: Settings, content: Content, data: bytes) -> Validation:
