@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from notifier.api import notifications
+from notifier.api import batches
 from notifier.core.runtime import current
 
 
 def process_batch(batch_id: str) -> int:
-    return notifications.process_batch(current(), batch_id)
+    return batches.process_batch(current(), batch_id)

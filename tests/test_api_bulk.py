@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from notifier.api import notifications
+from notifier.api import batches
 from notifier.core.db import utcnow
 from notifier.core.runtime import Services
 from notifier.models import Batch, Message
@@ -237,8 +237,8 @@ def test_processing_a_batch_twice_creates_each_message_once(
 ) -> None:
     rows = [recipient(n) for n in range(1, 6)]
     batch_id = post(client, key, URL, {"template": TEMPLATE, "recipients": rows}).get_json()["id"]
-    assert notifications.process_batch(services, batch_id) == 5
-    assert notifications.process_batch(services, batch_id) == 0
+    assert batches.process_batch(services, batch_id) == 5
+    assert batches.process_batch(services, batch_id) == 0
     run_jobs(services)
     assert len(messages(services)) == 5
 
@@ -250,12 +250,12 @@ def test_sweep_resumes_a_batch_whose_job_was_lost(
     assert post(client, key, URL, {"template": TEMPLATE, "recipients": rows}).status_code == 202
     services.redis.flushdb()
 
-    assert notifications.sweep_batches(services) == 0  # within the grace period
+    assert batches.sweep_batches(services) == 0  # within the grace period
     later = utcnow() + timedelta(seconds=services.settings.SWEEP_GRACE_SECONDS + 1)
-    assert notifications.sweep_batches(services, now=later) == 1
+    assert batches.sweep_batches(services, now=later) == 1
     run_jobs(services)
     assert len(messages(services)) == 3
-    assert notifications.sweep_batches(services, now=later) == 0
+    assert batches.sweep_batches(services, now=later) == 0
 
 
 def test_row_validation_for_a_csv_upload(services: Services) -> None:
@@ -265,7 +265,7 @@ def test_row_validation_for_a_csv_upload(services: Services) -> None:
         {"phone": "", "personalisation": values(2)},
         {"phone": "0912345679", "personalisation": {"code": "X"}},
     ]
-    result = notifications.validate_rows(services.settings, rows, template=TEMPLATE, first_row=2)
+    result = batches.validate_rows(services.settings, rows, template=TEMPLATE, first_row=2)
     assert result.total == 3
     assert [row.row for row in result.valid] == [2]
     assert result.valid[0].phone == "+84912345678"
@@ -293,7 +293,7 @@ def test_every_row_is_either_kept_or_reported_with_its_number(phones: list[str])
     from notifier.core.config import Settings
 
     rows = [{"phone": phone} for phone in phones]
-    result = notifications.validate_rows(Settings(), rows, body="Thông báo")
+    result = batches.validate_rows(Settings(), rows, body="Thông báo")
     reported = {error["row"] for error in result.errors}
     kept = {row.row for row in result.valid}
     assert kept.isdisjoint(reported)

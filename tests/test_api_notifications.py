@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -15,20 +16,14 @@ from notifier.api import keys
 from notifier.core.runtime import Services
 from notifier.messaging import consent
 from notifier.models import Message
+from notifier.schemas import notifications
 from tests.support.api import auth, get, make_key, post
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import run_jobs
 
 URL = "/api/v1/notifications"
-RECEIVED = {
-    "phone": "0912 345 678",
-    "template": "dossier_received",
-    "personalisation": {
-        "code": "000.00.31.H26-250714-0001",
-        "procedure": "Chứng thực bản sao từ bản chính",
-        "due_date": "2025-07-16",
-    },
-}
+RECEIVED = copy.deepcopy(notifications.EXAMPLE)  # the documented example, without its reference
+del RECEIVED["reference"]
 EXPECTED_BODY = (
     "UBND xa Dai Thanh: Ho so 000.00.31.H26-250714-0001 (Chung thuc ban sao tu ban chinh) "
     "da duoc tiep nhan. Ngay hen tra ket qua: 16/07/2025."

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from notifier.core.runtime import Services
 from notifier.dossiers import ingest
 from notifier.models import Dossier, DossierEvent, Message, Reminder
+from notifier.schemas.dossiers import DossierEventIn
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.helpers import DELETE, dossier_event, post_signed, run_jobs
 
@@ -335,7 +336,7 @@ def test_events_of_one_new_dossier_arriving_at_once_are_all_kept(
 
 def received(**changes: Any) -> ingest.Received:
     payload = dossier_event(**changes)
-    return ingest.DossierEventIn.model_validate(payload), ingest.payload_hash(payload)
+    return DossierEventIn.model_validate(payload), ingest.payload_hash(payload)
 
 
 def test_events_received_together_are_taken_in_order(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from notifier.core.config import Settings
 from notifier.core.runtime import Services
 from notifier.models import AuditLog, Contact, Message
-from notifier.notices import composer
+from notifier.notices import composer, rows
 from tests.support.console import seed_console_data, staff_client
 from tests.support.helpers import run_jobs
 
@@ -218,9 +218,39 @@ def test_csv_row_errors_are_reported_per_row() -> None:
         "0912345680;Bình;3\n"
     ).encode()
     result = composer.validate_csv(Settings(), content, data)
-    assert [r.line for r in result.valid] == [2, 6]
+    assert [r.row for r in result.valid] == [2, 6]
     assert [(e.line, e.field) for e in result.errors] == [(3, "phone"), (4, "row")]
     assert "dòng 2" in result.errors[0].vi
+
+
+def test_a_value_the_template_cannot_use_is_a_row_error() -> None:
+    content = composer.Content(template="dossier_received")
+    data = (
+        b"phone,code,procedure,due_date\n"
+        b"0912345678,HS-1,Khai sinh,2025-07-16\n"
+        b"0912345679,HS-2,Khai sinh,next week\n"  # the date filter cannot read it
+    )
+    result = composer.validate_csv(Settings(), content, data)
+    assert [r.row for r in result.valid] == [2]
+    assert [(e.line, e.field) for e in result.errors] == [(3, "template")]
+
+
+def test_the_console_and_the_api_report_the_same_problems_of_a_row() -> None:
+    """One pipeline, two reports: the console's lines in Vietnamese, the API's JSON rows."""
+    content = rows.Content(template="dossier_received", fill_body=False)
+    given = [rows.Row(2, "024 3825 1234", {"code": "HS-1"})]  # a landline, two values missing
+    console = rows.check(Settings(), content, given, rows.console_report)
+    api = rows.check(Settings(), content, given, rows.api_errors)
+    assert [(e.line, e.field) for e in console.errors] == [(2, "phone"), (2, "due_date")]
+    assert "Số máy bàn" in console.errors[0].vi
+    assert console.errors[1].vi == "Thiếu giá trị cho due_date, procedure"
+    assert [(e["row"], e["field"]) for e in api.errors] == [
+        (2, "phone"),
+        (2, "personalisation.due_date"),
+        (2, "personalisation.procedure"),
+    ]
+    assert console.total == api.total == 1
+    assert console.valid == api.valid == []
 
 
 def test_csv_of_10000_rows_is_checked_and_10001_refused() -> None:

@@ -1,4 +1,6 @@
-"""The public notifications API's domain: API keys, single sends, bulk batches.
+"""The public notifications API's domain: API keys (`keys`), single sends (`notifications`),
+bulk sends (`batches`).
 
-May import `messaging` and everything below; the HTTP edge is `web.notifications`.
+May import `notices.rows` (the row pipeline it shares with the console), `messaging` and
+everything below; the contracts are `schemas.notifications`, the HTTP edge `web.notifications`.
 """

@@ -4,5 +4,6 @@
 `delivery` enqueues, sends and sweeps; `receipts` applies provider delivery reports; `consent`
 keeps opt-outs; `callbacks` tells API clients of final statuses; `failover` and `sendrate` share
 the providers' health and limits across workers; `reasons` words failure codes for staff.
-May import `core`, `text`, `models` and `providers`; never a feature or the web.
+May import `core`, `text`, `models`, `providers` and `schemas` (the callback payload and
+the delivery status are HTTP contracts); never a feature or the web.
 """

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
-from pydantic import AwareDatetime, BaseModel
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import select, update
@@ -31,7 +30,7 @@ from notifier.core.db import new_id, utcnow
 from notifier.core.runtime import BULK_QUEUE, Services, after_commit
 from notifier.messaging import statuses
 from notifier.models import ApiKey, Callback, CallbackAttempt, Message
-from notifier.text import phones
+from notifier.schemas.callbacks import CallbackPayload
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +43,6 @@ RESULT_TTL = 600
 FAILURE_TTL = 7 * 86400  # a week to look at a job that crashed
 # Longest wait between two attempts, whatever the backoff or the receiver's Retry-After says.
 MAX_DELAY = timedelta(hours=1)
-
-
-class CallbackPayload(BaseModel):
-    """The JSON body POSTed to a key's callback URL when one of its messages is final."""
-
-    id: str
-    reference: str | None
-    status: str
-    failure_reason: str | None
-    phone: str
-    template: str | None
-    segments: int
-    encoding: str
-    provider: str | None
-    batch_id: str | None
-    created_at: AwareDatetime
-    sent_at: AwareDatetime | None
-    delivered_at: AwareDatetime | None
-    completed_at: AwareDatetime | None
-
-    @classmethod
-    def of(cls, message: Message) -> CallbackPayload:
-        return cls(
-            id=message.id,
-            reference=message.reference,
-            status=message.status,
-            failure_reason=message.failure_reason,
-            phone=phones.mask(message.phone),
-            template=message.template,
-            segments=message.segments,
-            encoding=message.encoding,
-            provider=message.provider,
-            batch_id=message.batch_id,
-            created_at=message.created_at,
-            sent_at=message.sent_at,
-            delivered_at=message.delivered_at,
-            completed_at=message.completed_at,
-        )
 
 
 def on_final_status(session: Session, message: Message, now: datetime | None = None) -> None:

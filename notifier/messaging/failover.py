@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from notifier.core.runtime import Services
 from notifier.models import ProviderSwitch
+from notifier.schemas.operations import CircuitOut, DeliveryStatus, SwitchOut
 
 log = logging.getLogger(__name__)
 
@@ -181,31 +181,6 @@ class Failover:
                     detail=detail[:500],
                 )
             )
-
-
-class CircuitOut(BaseModel):
-    open_since: float  # unix time
-    probe_after: float  # unix time after which one message tries the primary again
-    reason: str
-
-
-class SwitchOut(BaseModel):
-    at: str  # ISO 8601, UTC
-    from_provider: str
-    to_provider: str
-    reason: str  # failing | recovered
-    detail: str | None
-
-
-class DeliveryStatus(BaseModel):
-    """GET /api/v1/delivery/status: where messages go now, and why."""
-
-    primary: str
-    fallback: str | None
-    active: str
-    circuit: CircuitOut | None
-    switches: list[SwitchOut]
-    queues: dict[str, int]
 
 
 def provider_status(services: Services, limit: int = 20) -> DeliveryStatus:

@@ -1,5 +1,6 @@
 """Notices staff send by hand: to one citizen, to everyone booked on a session, to a CSV list.
 
-`composer` composes, previews and validates them. May import `reception`, `messaging` and
-everything below; never the web.
+`composer` reads, previews and creates them; `rows` checks rows of recipients, for these
+notices and for the API's bulk sends alike. May import `reception`, `messaging` and everything
+below (`rows` only `messaging` and below); never the web.
 """

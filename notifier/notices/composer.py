@@ -1,8 +1,9 @@
-"""Notices staff send by hand: composing, previewing, validating CSV rows, creating the messages.
+"""Notices staff send by hand: composing, previewing, reading CSV files, creating the messages.
 
 No Flask here. A notice is a template (or a body typed by staff with ``{{ name }}``
 placeholders) plus personalisation, sent to one phone, to everyone booked on a reception
-session, or to the rows of a CSV file. Every row is validated before anything is created.
+session, or to the rows of a CSV file. Every row is checked before anything is created, by the
+row pipeline the API's bulk sends share (`notices.rows`), reported in Vietnamese and English.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,9 @@ from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.messaging import outbox, statuses
 from notifier.models import Message
+from notifier.notices import rows
 from notifier.reception import schedule
-from notifier.text import phones, sms, templating
+from notifier.text import sms, templating
 
 NOTICE_KIND = "notice"
 # What a notice to a session's bookers may use, besides the office's details.
@@ -42,12 +44,8 @@ class NoticeError(ValueError):
 
 
 @dataclass(frozen=True)
-class Content:
+class Content(rows.Content):
     """What to send: a template name or a body typed by staff, in a language."""
-
-    template: str | None = None
-    body: str | None = None
-    language: str = templating.DEFAULT_LANGUAGE
 
     def __post_init__(self) -> None:
         if bool(self.template) == bool(self.body and self.body.strip()):
@@ -67,21 +65,6 @@ class Content:
         else:
             names = set(templating.placeholders(self.body or ""))
         return sorted(names - set(outbox.office_personalisation(Settings())))
-
-
-def compose(settings: Settings, content: Content, personalisation: Mapping[str, Any]) -> str:
-    """The text before the diacritics policy. Raises ``templating.TemplateError``."""
-    if content.template:
-        return outbox.render_text(settings, content.template, personalisation, content.language)
-    values = {**outbox.office_personalisation(settings), **personalisation}
-    return templating.render_string(content.body or "", values)
-
-
-def prepare(
-    settings: Settings, content: Content, personalisation: Mapping[str, Any]
-) -> sms.PreparedSms:
-    """Composed and ready to send. Raises ``templating.TemplateError`` or ``sms.MessageTooLong``."""
-    return outbox.prepare(settings, compose(settings, content, personalisation))
 
 
 # --- preview ----------------------------------------------------------------------------------
@@ -119,7 +102,7 @@ class Preview:
 
 def preview(settings: Settings, content: Content, personalisation: Mapping[str, Any]) -> Preview:
     """Render and measure; a text over the limit is still previewed, with the reason."""
-    text = compose(settings, content, personalisation)
+    text = rows.compose(settings, content, personalisation)
     body = sms.apply_policy(text, settings.SMS_DIACRITICS)
     error: sms.MessageTooLong | None = None
     try:
@@ -144,42 +127,13 @@ def preview(settings: Settings, content: Content, personalisation: Mapping[str, 
 
 # --- recipients and rows ----------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Recipient:
-    """One validated recipient, its text ready to send."""
-
-    phone: str  # E.164
-    personalisation: dict[str, str]
-    prepared: sms.PreparedSms
-    line: int = 0
-    links: dict[str, Any] = field(default_factory=dict)
+Validation = rows.Checked[rows.ReportLine]
 
 
-@dataclass(frozen=True)
-class RowError:
-    line: int  # 1 is the header of a CSV file
-    field: str
-    message: str
-    vi: str
-    phone: str = ""
-
-
-@dataclass
-class Validation:
-    """Every row checked: the ones ready to send and, per bad row, why not."""
-
-    columns: list[str] = field(default_factory=list)
-    valid: list[Recipient] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return len(self.valid) + len({error.line for error in self.errors})
-
-    @property
-    def segments(self) -> int:
-        return sum(r.prepared.analysis.segments for r in self.valid)
+def _row(number: int, raw_phone: str, personalisation: Mapping[str, Any], **links: Any) -> rows.Row:
+    # An empty cell is a missing value, not an empty string in the middle of a sentence.
+    values = {key: value for key, value in personalisation.items() if str(value).strip()}
+    return rows.Row(number, raw_phone, values, links=links)
 
 
 def check_recipient(
@@ -188,36 +142,12 @@ def check_recipient(
     raw_phone: str,
     personalisation: Mapping[str, str],
     line: int = 0,
-) -> tuple[Recipient | None, list[RowError]]:
+) -> tuple[rows.Recipient | None, list[rows.ReportLine]]:
     """Validate one recipient: a phone that can receive SMS and a text within the limit."""
-    errors: list[RowError] = []
-    phone = ""
-    try:
-        phone = phones.normalize(raw_phone, allow_international=settings.ALLOW_INTERNATIONAL_SMS)
-    except phones.InvalidPhoneNumber as exc:
-        errors.append(RowError(line, "phone", str(exc), exc.vi, raw_phone.strip()))
-    # An empty cell is a missing value, not an empty string in the middle of a sentence.
-    values = {key: value for key, value in personalisation.items() if str(value).strip()}
-    try:
-        prepared = prepare(settings, content, values)
-    except templating.MissingPersonalisation as exc:
-        names = ", ".join(exc.missing)
-        errors.append(
-            RowError(
-                line,
-                exc.missing[0],
-                f"Missing value for {names}",
-                f"Thiếu giá trị cho {names}",
-                phone or raw_phone.strip(),
-            )
-        )
-    except templating.TemplateError as exc:
-        errors.append(RowError(line, "template", str(exc), str(exc), phone or raw_phone.strip()))
-    except sms.MessageTooLong as exc:
-        errors.append(RowError(line, "body", str(exc), exc.vi, phone or raw_phone.strip()))
-    if errors:
-        return None, errors
-    return Recipient(phone, dict(values), prepared, line), []
+    checked = rows.check(
+        settings, content, [_row(line, raw_phone, personalisation)], rows.console_report
+    )
+    return (checked.valid[0] if checked.valid else None), checked.errors
 
 
 def header_key(name: str) -> str:
@@ -245,17 +175,17 @@ def read_csv(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, lis
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
-        rows: list[tuple[int, list[str]]] = []
+        lines: list[tuple[int, list[str]]] = []
         for cells in reader:
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(rows) >= max_rows:
+            if len(lines) >= max_rows:
                 raise NoticeError(
                     f"The file has more than {max_rows} rows.",
                     f"Tệp có hơn {max_rows} dòng.",
                     field="file",
                 )
-            rows.append((reader.line_num, cells))
+            lines.append((reader.line_num, cells))
     except csv.Error as exc:
         raise NoticeError(
             f"The file is not valid CSV: {exc}", f"Tệp CSV không hợp lệ: {exc}", field="file"
@@ -276,56 +206,31 @@ def read_csv(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, lis
             field="file",
         )
     keys[phone_columns[0]] = "phone"
-    return keys, rows
+    return keys, lines
 
 
 def validate_csv(settings: Settings, content: Content, data: bytes) -> Validation:
-    """Check every row of a CSV upload; nothing is created here. Raises NoticeError for the file."""
-    keys, rows = read_csv(data, settings.NOTICE_CSV_MAX_ROWS)
-    return validate_rows(settings, content, keys, rows)
+    """Check every row of a CSV upload, repeated phones included; nothing is created here.
+
+    Raises NoticeError for the file as a whole.
+    """
+    keys, lines = read_csv(data, settings.NOTICE_CSV_MAX_ROWS)
+    return rows.check(
+        settings, content, _csv_rows(keys, lines), rows.console_report, unique="phone"
+    )
 
 
-def validate_rows(
-    settings: Settings,
-    content: Content,
-    keys: Sequence[str],
-    rows: Iterable[tuple[int, Sequence[str]]],
-) -> Validation:
-    """Check rows of cells under column ``keys`` (one of them ``phone``), duplicates included."""
-    result = Validation(columns=[key for key in keys if key != "phone"])
-    seen: dict[str, int] = {}
-    for line, cells in rows:
+def _csv_rows(
+    keys: Sequence[str], lines: Iterable[tuple[int, Sequence[str]]]
+) -> Iterator[rows.Row]:
+    """Rows of cells under column ``keys`` (one of them ``phone``)."""
+    for line, cells in lines:
         if len(cells) != len(keys):
-            result.errors.append(
-                RowError(
-                    line,
-                    "row",
-                    f"{len(cells)} cells, the header has {len(keys)}",
-                    f"Có {len(cells)} ô, dòng tiêu đề có {len(keys)} cột",
-                )
-            )
+            yield rows.Row(line, "", refused=rows.WrongCells(len(cells), len(keys)))
             continue
         values = {key: cell.strip() for key, cell in zip(keys, cells, strict=True) if key}
         raw_phone = values.pop("phone", "")
-        recipient, errors = check_recipient(settings, content, raw_phone, values, line)
-        if recipient is not None and recipient.phone in seen:
-            first = seen[recipient.phone]
-            errors = [
-                RowError(
-                    line,
-                    "phone",
-                    f"Same phone number as line {first}",
-                    f"Trùng số điện thoại với dòng {first}",
-                    recipient.phone,
-                )
-            ]
-            recipient = None
-        if recipient is None:
-            result.errors.extend(errors)
-            continue
-        seen[recipient.phone] = line
-        result.valid.append(recipient)
-    return result
+        yield _row(line, raw_phone, values)
 
 
 def session_recipients(
@@ -339,7 +244,7 @@ def session_recipients(
         raise NoticeError(
             "Unknown reception session.", "Không có buổi tiếp này.", "session_id"
         ) from None
-    result = Validation(columns=[*SESSION_FIELDS])
+    given = []
     for index, booking in enumerate(booked, start=1):
         fields = schedule.booking_fields(settings, booking, row, content.language)
         values = {
@@ -348,20 +253,8 @@ def session_recipients(
             "code": booking.code,
             "session_number": str(row.number),
         }
-        recipient, errors = check_recipient(settings, content, booking.phone, values, index)
-        if recipient is None:
-            result.errors.extend(errors)
-        else:
-            result.valid.append(
-                Recipient(
-                    recipient.phone,
-                    recipient.personalisation,
-                    recipient.prepared,
-                    index,
-                    {"booking_id": booking.id},
-                )
-            )
-    return result
+        given.append(_row(index, booking.phone, values, booking_id=booking.id))
+    return rows.check(settings, content, given, rows.console_report)
 
 
 # --- creating ---------------------------------------------------------------------------------
@@ -371,7 +264,7 @@ def create(
     session: Session,
     settings: Settings,
     content: Content,
-    recipients: Iterable[Recipient],
+    recipients: Iterable[rows.Recipient],
     *,
     urgent: bool,
     essential: bool,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notifier.api import notifications
+from notifier.api import batches
 from notifier.core.runtime import Services
 from notifier.messaging import callbacks, delivery
 from notifier.privacy import retention
@@ -34,7 +34,7 @@ class PeriodicTask:
 TASKS: list[PeriodicTask] = [
     PeriodicTask("sweep-messages", 15, delivery.sweep),
     PeriodicTask("sweep-callbacks", 30, callbacks.sweep),
-    PeriodicTask("sweep-batches", 30, notifications.sweep_batches),
+    PeriodicTask("sweep-batches", 30, batches.sweep_batches),
     PeriodicTask("fire-reminders", 15, planner.fire_due),
     PeriodicTask("purge-retention", 24 * 3600, retention.purge),
 ]

@@ -1,4 +1,7 @@
-"""Request and response schemas of the public HTTP API (pydantic), importable without Flask.
+"""Every HTTP contract of the service (pydantic), importable without Flask.
 
-They validate requests in the blueprints and can describe the API (OpenAPI) from one source.
+One module per API or webhook: request bodies, query strings and responses. They validate
+requests in the blueprints, the domain modules take and return them, and they describe the API
+(`openapi` builds the OpenAPI document). May import `core`, `text` and `models`; never a
+feature, the messaging layer or the web (`schemas.reception` still imports `reception.schedule`).
 """

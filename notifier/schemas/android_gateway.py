@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
+from notifier.schemas.openapi import DIGITS, Param
 from notifier.text.textinput import InputLine, InputText, clipped
 
 Id = Annotated[InputLine, StringConstraints(min_length=1, max_length=128)]
@@ -18,6 +19,22 @@ Phone = Annotated[InputLine, StringConstraints(min_length=1, max_length=64)]
 # What is kept of the app's failure reason: with our "gateway sms:failed: " before it, it fits
 # the 500 characters of a message's failure detail, mark included.
 REASON_KEPT = 400
+
+# How the app signs its webhooks (`core.signing.ANDROID_GATEWAY`).
+SIGNATURE_HEADERS = (
+    Param(
+        "X-Timestamp",
+        "header",
+        DIGITS,
+        description="Unix time in seconds; refused if more than 300 s from the server clock.",
+    ),
+    Param(
+        "X-Signature",
+        "header",
+        {"type": "string"},
+        description="hex HMAC-SHA256(key, raw body followed by the X-Timestamp string).",
+    ),
+)
 
 
 class GatewayEvent(BaseModel):

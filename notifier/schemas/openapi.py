@@ -1,14 +1,15 @@
 """OpenAPI 3.1 documents built from pydantic models (no Flask here).
 
 pydantic writes JSON Schema 2020-12, which is what OpenAPI 3.1 uses, so the schemas that
-validate requests are published as they are. An API is described by a list of `Operation`s;
-`build` turns them into the document and gathers every model under `components/schemas`.
+validate requests are published as they are. An API is described by a list of `Operation`s,
+each a method and path with what the route says of itself (`Doc`); `build` turns them into the
+document and gathers every model under `components/schemas`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 JSON = "application/json"
+DIGITS = {"type": "string", "pattern": "^[0-9]+$"}  # e.g. Unix seconds in a header
 
 Location = Literal["path", "query", "header"]
 
@@ -47,9 +49,9 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str  # OpenAPI style: /api/v1/notifications/{message_id}
+class Doc:
+    """What a route says of itself: an operation but for its method and path."""
+
     operation_id: str
     summary: str
     tag: str
@@ -59,6 +61,13 @@ class Operation:
     query: type[BaseModel] | None = None  # its fields become query parameters
     params: tuple[Param, ...] = ()
     security: tuple[str, ...] = ()  # names of security schemes, any of which is enough
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # OpenAPI style: /api/v1/notifications/{message_id}
+    doc: Doc
 
     @property
     def route_key(self) -> tuple[str, str]:
@@ -89,9 +98,9 @@ def _models(
 ) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
     for op in operations:
-        if op.body is not None and op.body.model is not None:
-            found[(op.body.model, "validation")] = None
-        for reply in op.responses.values():
+        if op.doc.body is not None and op.doc.body.model is not None:
+            found[(op.doc.body.model, "validation")] = None
+        for reply in op.doc.responses.values():
             if reply.content is not None and reply.content.model is not None:
                 found[(reply.content.model, "serialization")] = None
     for hook in webhooks:
@@ -173,36 +182,14 @@ def build(
     description: str = "",
     security_schemes: Mapping[str, Mapping[str, Any]] | None = None,
     webhooks: Iterable[Webhook] = (),
-    available: Collection[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `operations` (only those whose (METHOD, path shape) is in
-    `available`, when given: an operation the running app does not serve is not published)."""
-    ops = [op for op in operations if available is None or op.route_key in available]
+    """The OpenAPI 3.1 document of `operations`."""
+    ops = list(operations)
     hooks = list(webhooks)
     refs, top = models_json_schema(_models(ops, hooks), ref_template=REF_TEMPLATE)
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
-        entry: dict[str, Any] = {
-            "operationId": op.operation_id,
-            "summary": op.summary,
-            "tags": [op.tag],
-            "responses": _responses(op.responses, refs),
-        }
-        if op.description:
-            entry["description"] = op.description
-        params = [_param(p) for p in op.params]
-        if op.query is not None:
-            params.extend(query_params(op.query))
-        if params:
-            entry["parameters"] = params
-        if op.body is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": _content(op.body, refs, "validation"),
-            }
-        if op.security:
-            entry["security"] = [{name: []} for name in op.security]
-        paths.setdefault(op.path, {})[op.method.lower()] = entry
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op.doc, refs)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
@@ -230,3 +217,24 @@ def build(
             for hook in hooks
         }
     return document
+
+
+def _operation(doc: Doc, refs: Refs) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "operationId": doc.operation_id,
+        "summary": doc.summary,
+        "tags": [doc.tag],
+        "responses": _responses(doc.responses, refs),
+    }
+    if doc.description:
+        entry["description"] = doc.description
+    params = [_param(p) for p in doc.params]
+    if doc.query is not None:
+        params.extend(query_params(doc.query))
+    if params:
+        entry["parameters"] = params
+    if doc.body is not None:
+        entry["requestBody"] = {"required": True, "content": _content(doc.body, refs, "validation")}
+    if doc.security:
+        entry["security"] = [{name: []} for name in doc.security]
+    return entry

@@ -34,11 +34,11 @@ from notifier.inbound import conversation
 from notifier.messaging import consent, outbox
 from notifier.models import Message
 from notifier.reception import schedule
+from notifier.schemas.ussd import MAX_SCREEN
 from notifier.text import phones, sms
 
 log = logging.getLogger(__name__)
 
-MAX_SCREEN: Final = 182  # characters of the whole answer, "CON "/"END " included
 MAX_INPUTS: Final = 40  # a longer path is no human's session
 BACK: Final = "0"
 HOME: Final = "00"

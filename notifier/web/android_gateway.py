@@ -11,12 +11,14 @@ from notifier.core import signing
 from notifier.inbound import conversation
 from notifier.messaging import receipts
 from notifier.schemas.android_gateway import (
+    SIGNATURE_HEADERS,
     GatewayEvent,
     GatewayEventResult,
     SmsReceived,
     SmsStatus,
 )
 from notifier.web import guards, jsonbody, services
+from notifier.web.apidoc import documented, reply
 from notifier.web.inputs import parse_part
 
 bp = Blueprint("android_gateway", __name__, url_prefix="/gateways/android")
@@ -25,7 +27,21 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 @bp.post("/events")
+@documented(
+    "androidGatewayEvent",
+    tag="providers",
+    body=GatewayEvent,
+    params=SIGNATURE_HEADERS,
+    responses={200: reply("Handled (or a repeat of a handled event).", GatewayEventResult)},
+    problems=(400, 401, 413, 415, 429),
+)
 def events() -> ResponseReturnValue:
+    """An event of the commune's SMS Gateway for Android phone.
+
+    `sms:received` (a citizen's text: stored, acted on, answered through the phone), `sms:sent`,
+    `sms:delivered`, `sms:failed` (delivery of our messages); others are acknowledged and
+    ignored. Signed with ANDROID_GATEWAY_WEBHOOK_KEY; the same event `id` is handled once.
+    """
     body = guards.signed_body(
         signing.ANDROID_GATEWAY,
         services().settings.ANDROID_GATEWAY_WEBHOOK_KEY,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import cast
 
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
@@ -12,8 +12,14 @@ from flask.typing import ResponseReturnValue
 from notifier.core import signing
 from notifier.core.combining import Combiner
 from notifier.dossiers import ingest
-from notifier.models import Message
+from notifier.schemas.dossiers import (
+    SIGNATURE_HEADERS,
+    DossierEventAccepted,
+    DossierEventIn,
+    DossierMessageSummary,
+)
 from notifier.web import guards, jsonbody, services, services_of
+from notifier.web.apidoc import documented, reply
 from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
@@ -35,7 +41,22 @@ def _set_up(state: BlueprintSetupState) -> None:
 
 
 @bp.post("/dossier-events")
+@documented(
+    "receiveDossierEvent",
+    tag="dossiers",
+    body=DossierEventIn,
+    params=SIGNATURE_HEADERS,
+    responses={
+        202: reply("Recorded; notices queued.", DossierEventAccepted),
+        200: reply("Already received: the same messages.", DossierEventAccepted),
+    },
+    problems=(400, 401, 409, 413, 415, 429),
+)
 def receive() -> ResponseReturnValue:
+    """A dossier status change from the one-stop-shop system.
+
+    Signed with DOSSIER_WEBHOOK_SECRET. Idempotent on `event_id`.
+    """
     body = guards.signed_body(
         signing.NOTIFIER,
         services().settings.DOSSIER_WEBHOOK_SECRET,
@@ -44,7 +65,7 @@ def receive() -> ResponseReturnValue:
     )
     guards.require_mimetype("application/json")
     payload = jsonbody.parse_object(body)
-    event = jsonbody.validate(ingest.DossierEventIn, body)
+    event = jsonbody.validate(DossierEventIn, body)
     combiner: Combiner[ingest.Received, ingest.IngestResult]
     combiner = current_app.extensions["dossier_events"]
     result = combiner.submit((event, ingest.payload_hash(payload)))
@@ -54,22 +75,9 @@ def receive() -> ResponseReturnValue:
             "Conflict",
             f"event_id {event.event_id!r} was already received with a different body.",
         )
-    return (
-        jsonify(
-            event_id=result.event_id,
-            duplicate=result.duplicate,
-            messages=[_summary(m) for m in result.messages],
-        ),
-        200 if result.duplicate else 202,
+    accepted = DossierEventAccepted(
+        event_id=result.event_id,
+        duplicate=result.duplicate,
+        messages=[DossierMessageSummary.of(message) for message in result.messages],
     )
-
-
-def _summary(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "status": message.status,
-        "template": message.template,
-        "segments": message.segments,
-        "encoding": message.encoding,
-        "failure_reason": message.failure_reason,
-    }
+    return jsonify(accepted.model_dump(mode="json")), 200 if result.duplicate else 202

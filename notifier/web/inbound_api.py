@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from notifier.inbound import conversation
 from notifier.schemas.inbound import InboundList, InboundOut, InboundQuery
 from notifier.web import services
+from notifier.web.apidoc import documented, reply
 from notifier.web.auth import require_api_key
 from notifier.web.inputs import query_args
 
@@ -18,7 +19,16 @@ bp.before_request(require_api_key)
 
 
 @bp.get("/inbound-messages")
+@documented(
+    "listInboundMessages",
+    tag="inbound",
+    query=InboundQuery,
+    responses={200: reply("One page.", InboundList)},
+    problems=(400, 401, 429),
+    bearer=True,
+)
 def list_inbound() -> ResponseReturnValue:
+    """Texts citizens sent, what was understood and answered, newest first (phones masked)."""
     query = query_args(InboundQuery)
     tz = services().settings.tz
     with services().db.session() as session:

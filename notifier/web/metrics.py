@@ -6,7 +6,9 @@ from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 
 from notifier.messaging import failover
+from notifier.schemas.operations import DeliveryStatus
 from notifier.web import services
+from notifier.web.apidoc import documented, reply
 from notifier.web.auth import api_key_required
 from notifier.web.problems import ApiProblem
 
@@ -26,6 +28,17 @@ def prometheus_metrics() -> ResponseReturnValue:
 
 
 @bp.get("/api/v1/delivery/status")
+@documented(
+    "deliveryStatus",
+    tag="operations",
+    responses={200: reply("The delivery status.", DeliveryStatus)},
+    problems=(401, 429),
+    bearer=True,
+)
 @api_key_required
 def delivery_status() -> ResponseReturnValue:
+    """Which provider sends now, the failover circuit and queue lengths.
+
+    Every switch to the fallback provider and back, newest first.
+    """
     return jsonify(failover.provider_status(services()).model_dump())

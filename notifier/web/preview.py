@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from notifier.notices import composer
+from notifier.schemas.preview import PreviewIn, PreviewOut
 from notifier.text import templating
 from notifier.web import services
+from notifier.web.apidoc import documented, reply
 from notifier.web.auth import require_api_key
 from notifier.web.problems import ApiProblem, invalid_request
 from notifier.web.staff_session import csrf, load_staff
@@ -18,37 +18,6 @@ from notifier.web.staff_session import csrf, load_staff
 bp = Blueprint("preview", __name__, url_prefix="/api/v1")
 
 MAX_BODY_BYTES = 16 * 1024
-
-Value = Annotated[str, StringConstraints(max_length=1000)] | int | float | None
-
-
-class PreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    template: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
-    body: Annotated[str, StringConstraints(max_length=templating.MAX_INLINE_TEMPLATE)] | None = None
-    personalisation: Annotated[dict[str, Value], Field(max_length=50)] = Field(default_factory=dict)
-    language: Literal["vi", "en"] = "vi"
-
-
-class PreviewOut(BaseModel):
-    """A text as it would be sent, and what it costs."""
-
-    template: str | None
-    language: str
-    text: str = Field(description="Rendered, cleaned, diacritics kept.")
-    body: str = Field(description="What would be sent, after the SMS_DIACRITICS policy.")
-    folded: str = Field(description="Without diacritics, as a basic phone shows it.")
-    policy: str
-    encoding: Literal["GSM-7", "UCS-2"]
-    length: int = Field(description="Septets (GSM-7) or UTF-16 units (UCS-2).")
-    segments: int
-    characters: int
-    parts: list[str] = Field(description="The segments as carriers split `body`.")
-    cost_vnd: int
-    within_limit: bool
-    limit_error: str | None
-    limit_error_vi: str | None
 
 
 def _authenticate() -> None:
@@ -67,7 +36,22 @@ def _authenticate() -> None:
 
 
 @bp.post("/preview")
+@documented(
+    "previewText",
+    tag="notifications",
+    body=PreviewIn,
+    responses={200: reply("The preview.", PreviewOut)},
+    problems=(400, 401, 413, 415, 429),
+    bearer=True,
+)
 def preview() -> ResponseReturnValue:
+    """A text as it would be sent: folded, encoding, segments, cost.
+
+    A template and its personalisation, or a body (whose `{{ name }}` placeholders are filled
+    from the personalisation). Nothing is sent. A text over the length limit is still previewed,
+    with `within_limit: false`. The staff console calls it with its session cookie and an
+    `X-CSRFToken` header instead of a key.
+    """
     request.max_content_length = MAX_BODY_BYTES
     _authenticate()
     if not request.is_json:

@@ -1,4 +1,7 @@
-"""Errors in one shape everywhere in the API: RFC 9457 `application/problem+json`."""
+"""Errors in one shape everywhere in the API: RFC 9457 `application/problem+json`.
+
+The shape is `schemas.problems.Problem`; this module writes it.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +9,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_MIMETYPE = "application/problem+json"
+from notifier.schemas.problems import PROBLEM_MIMETYPE
+
 TYPE_BASE = "https://notifier.invalid/problems/"
 
 # Paths that speak JSON; the staff console answers in HTML.
 _API_PREFIXES = ("/api/", "/twilio/", "/gateways/", "/ussd", "/healthz", "/readyz", "/metrics")
-
-
-class ProblemError(BaseModel):
-    """One thing wrong with the request; some errors add more members (`row`, `reason`…)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    field: str = Field(description="Where: a dotted path into the body, or a parameter name.")
-    message: str
-
-
-class Problem(BaseModel):
-    """The one shape of every error (RFC 9457), as `problem()` writes it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[ProblemError]
 
 
 class ApiProblem(Exception):

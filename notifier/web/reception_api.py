@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
@@ -14,6 +16,7 @@ from notifier.reception.schedule import (
     Reception,
     ReceptionError,
 )
+from notifier.schemas.openapi import Param, Reply
 from notifier.schemas.reception import (
     BookingCreate,
     BookingOut,
@@ -30,6 +33,7 @@ from notifier.schemas.reception import (
     SessionUpdate,
 )
 from notifier.web import jsonbody, services
+from notifier.web.apidoc import PROBLEM, View, documented, reply
 from notifier.web.auth import require_api_key
 from notifier.web.inputs import query_args
 from notifier.web.problems import ApiProblem, problem
@@ -47,6 +51,36 @@ _BOOK_REFUSALS = {
 }
 
 
+# How the operations are documented (`web.apidoc`): every one needs a key.
+document = partial(documented, tag="reception", bearer=True)
+SESSION_ID = Param("session_id", "path", {"type": "integer", "minimum": 1})
+BOOKING_CODE = Param("code", "path", {"type": "string", "minLength": 1, "maxLength": 16})
+STATE_CONFLICT = Reply(
+    "Not possible in the session's or booking's state (full, started, cancelled…).", PROBLEM
+)
+
+
+def _reads(operation_id: str, found: Reply, key: Param) -> Callable[[View], View]:
+    """Reading one session or booking: 404 when there is no such thing."""
+    return document(operation_id, params=(key,), responses={200: found}, problems=(401, 404, 429))
+
+
+def _changes(
+    operation_id: str,
+    body: type[BaseModel],
+    done: Mapping[int, Reply],
+    key: Param = SESSION_ID,
+) -> Callable[[View], View]:
+    """Changing a session or booking: 409 when its state does not allow it."""
+    return document(
+        operation_id,
+        params=(key,),
+        body=body,
+        responses={**done, 409: STATE_CONFLICT},
+        problems=(400, 401, 404, 413, 415, 429),
+    )
+
+
 def reception() -> Reception:
     return Reception(services())
 
@@ -58,7 +92,17 @@ def _refused(exc: ReceptionError) -> Response:
 
 
 @bp.post("/sessions")
+@document(
+    "createReceptionSession",
+    body=SessionCreate,
+    responses={201: reply("Created.", SessionOut, location="The session's URL.")},
+    problems=(400, 401, 413, 415, 429),
+)
 def create_session() -> ResponseReturnValue:
+    """Publish a citizen-reception session.
+
+    It gets the smallest public `number` no other open, unfinished session uses.
+    """
     body = jsonbody.read(SessionCreate)
     created = reception().create_session(**body.model_dump())
     response = _json(SessionOut.of(created, _tz()), 201)
@@ -67,7 +111,14 @@ def create_session() -> ResponseReturnValue:
 
 
 @bp.get("/sessions")
+@document(
+    "listReceptionSessions",
+    query=SessionsQuery,
+    responses={200: reply("Sessions.", SessionList)},
+    problems=(400, 401, 429),
+)
 def list_sessions() -> ResponseReturnValue:
+    """Sessions: the upcoming open ones (`upcoming=true`), or all, latest first."""
     query = query_args(SessionsQuery)
     desk = reception()
     found = (
@@ -79,19 +130,25 @@ def list_sessions() -> ResponseReturnValue:
 
 
 @bp.get("/sessions/<int:session_id>")
+@_reads("getReceptionSession", reply("The session.", SessionOut), SESSION_ID)
 def get_session(session_id: int) -> ResponseReturnValue:
+    """One session."""
     return _json(SessionOut.of(reception().session(session_id), _tz()))
 
 
 @bp.patch("/sessions/<int:session_id>")
+@_changes("updateReceptionSession", SessionUpdate, {200: reply("The session.", SessionOut)})
 def update_session(session_id: int) -> ResponseReturnValue:
+    """Change a session's host or number of places."""
     body = jsonbody.read(SessionUpdate)
     change = reception().update_session(session_id, **body.model_dump(exclude_none=True))
     return _json(SessionOut.of(change.session, _tz()))
 
 
 @bp.get("/sessions/<int:session_id>/bookings")
+@_reads("listSessionBookings", reply("The session and its bookings.", SessionBookings), SESSION_ID)
 def session_bookings(session_id: int) -> ResponseReturnValue:
+    """A session's bookings, in expected-time order (phones masked)."""
     desk = reception()
     session = desk.session(session_id)
     bookings = desk.bookings(session_id)
@@ -104,7 +161,19 @@ def session_bookings(session_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/sessions/<int:session_id>/bookings")
+@_changes(
+    "bookReceptionSession",
+    BookingCreate,
+    {
+        201: reply("Booked.", BookResult),
+        200: reply("This phone was booked already: its booking.", BookResult),
+    },
+)
 def book(session_id: int) -> ResponseReturnValue:
+    """Book a place for a citizen.
+
+    One booking per phone per session: booking again returns the first (200).
+    """
     body = jsonbody.read(BookingCreate)
     outcome = reception().book(session_id=session_id, channel="api", **body.model_dump())
     if not outcome.ok:
@@ -115,26 +184,47 @@ def book(session_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/sessions/<int:session_id>/cancel")
+@_changes(
+    "cancelReceptionSession",
+    SessionCancel,
+    {200: reply("Cancelled (`changed` false: it already was).", SessionChangeOut)},
+)
 def cancel_session(session_id: int) -> ResponseReturnValue:
+    """Cancel a session; every booked citizen gets an SMS with the reason."""
     body = jsonbody.read(SessionCancel)
     change = reception().cancel_session(session_id, body.reason)
     return _json(SessionChangeOut.of(change, _tz()))
 
 
 @bp.post("/sessions/<int:session_id>/move")
+@_changes(
+    "moveReceptionSession",
+    SessionMove,
+    {200: reply("Moved (`changed` false: nothing to change).", SessionChangeOut)},
+)
 def move_session(session_id: int) -> ResponseReturnValue:
+    """Move a session (and its place); every booked citizen gets an SMS with the new time."""
     body = jsonbody.read(SessionMove)
     change = reception().move_session(session_id, **body.model_dump())
     return _json(SessionChangeOut.of(change, _tz()))
 
 
 @bp.get("/bookings/<code>")
+@_reads("getBooking", reply("The booking.", BookingOut), BOOKING_CODE)
 def get_booking(code: str) -> ResponseReturnValue:
+    """One booking by its code (phone masked)."""
     return _json(BookingOut.of(reception().booking(code), _tz()))
 
 
 @bp.post("/bookings/<code>/state")
+@_changes(
+    "changeBookingState",
+    BookingStateChange,
+    {200: reply("The booking.", BookingOut)},
+    BOOKING_CODE,
+)
 def change_booking_state(code: str) -> ResponseReturnValue:
+    """Mark a booking attended or no-show, or cancel it (the citizen gets an SMS)."""
     body = jsonbody.read(BookingStateChange)
     desk = reception()
     if body.state != "cancelled":

@@ -31,7 +31,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from notifier.core.config import Settings
 from notifier.inbound import conversation
 from notifier.messaging import receipts
+from notifier.schemas import twilio as forms
+from notifier.schemas.openapi import Content, Reply
 from notifier.web import guards, services
+from notifier.web.apidoc import documented, reply
 from notifier.web.problems import ApiProblem
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+TAG = "providers"
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         guards.refuse_locked_out_client()
         # Twilio always posts a form; anything else would be checked against an empty form.
-        guards.require_mimetype("application/x-www-form-urlencoded")
+        guards.require_mimetype(FORM)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         check = _signature_check(services().settings)
         valid = (
@@ -105,8 +111,20 @@ def twilio_signature_required(view: Callable[P, R]) -> Callable[P, R]:
 
 
 @bp.post("/status")
+@documented(
+    "twilioStatusCallback",
+    tag=TAG,
+    body=Content(schema=forms.STATUS_FORM, media_type=FORM),
+    params=(forms.SIGNATURE_HEADER,),
+    responses={204: reply("Recorded.")},
+    problems=(400, 403, 413, 415, 429),
+)
 @twilio_signature_required
 def status_callback() -> ResponseReturnValue:
+    """Twilio delivery status callback.
+
+    Checked with X-Twilio-Signature against PUBLIC_BASE_URL + path.
+    """
     sid = request.form.get("MessageSid", "")
     status = request.form.get("MessageStatus", "")
     error_code = request.form.get("ErrorCode") or None
@@ -118,9 +136,26 @@ def status_callback() -> ResponseReturnValue:
 
 
 @bp.post("/inbound")
+@documented(
+    "twilioInboundSms",
+    tag=TAG,
+    body=Content(schema=forms.INBOUND_FORM, media_type=FORM),
+    params=(forms.SIGNATURE_HEADER,),
+    responses={
+        200: Reply(
+            "TwiML: the reply, or an empty <Response/>.",
+            Content(schema=forms.TWIML, media_type="text/xml"),
+        ),
+    },
+    problems=(400, 403, 413, 415, 429),
+)
 @twilio_signature_required
 def inbound_sms() -> ResponseReturnValue:
-    """A citizen's text. The reply rides back in the TwiML answer, not as a second message."""
+    """A citizen's SMS to a Twilio number.
+
+    Checked with X-Twilio-Signature against PUBLIC_BASE_URL + path. The text is stored and
+    acted on (SMS keywords, docs/two-way-sms.md); the reply is the TwiML answer itself.
+    """
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     sender = request.form.get("From", "")
     if not sid or not sender:

@@ -8,9 +8,11 @@ import logging
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from notifier.schemas.ussd import UssdForm
+from notifier.schemas.openapi import Content, Reply
+from notifier.schemas.ussd import SCREEN, SECRET_PARAMS, UssdForm
 from notifier.ussd import menu as ussd_menu
 from notifier.web import guards, services
+from notifier.web.apidoc import documented
 from notifier.web.inputs import parse_part
 from notifier.web.problems import ApiProblem
 
@@ -32,7 +34,27 @@ def _check_secret(secret: str) -> None:
 
 
 @bp.post("/ussd")
+@documented(
+    "ussdMenu",
+    tag="ussd",
+    body=Content(UssdForm, media_type=FORMS[0]),
+    params=SECRET_PARAMS,
+    responses={
+        200: Reply(
+            "The screen: `CON ` (wait for input) or `END ` (the session ends), then ASCII "
+            "text; at most 182 characters.",
+            Content(schema=SCREEN, media_type="text/plain"),
+        ),
+    },
+    problems=(400, 403, 413, 415, 429),
+)
 def menu() -> ResponseReturnValue:
+    """One step of a citizen's USSD session.
+
+    Called by the USSD aggregator on every step, with the whole path of inputs in `text`. When
+    USSD_SHARED_SECRET is set, it must come in `X-USSD-Secret` or in the `secret` query
+    parameter. Menu tree: docs/ussd.md.
+    """
     request.max_content_length = MAX_BODY_BYTES
     secret = services().settings.USSD_SHARED_SECRET
     if secret:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from werkzeug.test import TestResponse
 
 from notifier.core import signing
 from notifier.core.runtime import Services
+from notifier.schemas import dossiers
 
 WEBHOOK_SECRET = "test-webhook-secret"
 
@@ -39,19 +41,8 @@ def post_signed(
 
 def dossier_event(**changes: Any) -> dict[str, Any]:
     """A valid `received` event; `changes` replace top-level keys or, with dotted names, nested ones."""
-    event: dict[str, Any] = {
-        "event_id": "onestop-2025-07-14-000123",
-        "occurred_at": "2025-07-14T08:30:00+07:00",
-        "dossier": {
-            "code": "000.00.31.H26-250714-0001",
-            "procedure": "Chứng thực bản sao từ bản chính",
-            "status": "received",
-            "due_date": "2025-07-16",
-            "new_due_date": None,
-            "note": None,
-        },
-        "citizen": {"name": "Nguyễn Văn An", "phone": "0912 345 678", "language": "vi"},
-    }
+    event: dict[str, Any] = copy.deepcopy(dossiers.EXAMPLE)  # the documented example
+    event["dossier"].update(new_due_date=None, note=None)
     for key, value in changes.items():
         target = event
         *parents, leaf = key.split(".")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from notifier.core.db import utcnow
 from notifier.messaging import delivery
 from notifier.models import Message, ReceptionSession
-from notifier.notices import composer
+from notifier.notices import composer, rows
 from notifier.text import templating
 from notifier.web import services
 from notifier.web.console import audit_action, bp, current_user, render, requires
@@ -107,7 +107,7 @@ def notice_new() -> ResponseReturnValue:
 def create_audited(
     db: Session,
     content: composer.Content,
-    recipients: list[composer.Recipient],
+    recipients: list[rows.Recipient],
     *,
     bulk: bool,
     target: str,
