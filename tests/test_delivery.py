@@ -212,6 +212,29 @@ def test_undelivered_callback_fails_with_a_reason(
     assert message.failure_reason == "unreachable"
 
 
+def test_undelivered_callback_for_an_unsubscribed_number_opts_it_out(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    message_id, sid = sent_message(client, services, fake_twilio)
+    post_status(client, fake_twilio, sid, "undelivered", error_code="21610")
+    message = load(services, message_id)
+    assert (message.status, message.failure_reason) == ("failed", "opted_out")
+    with services.db.session() as session:
+        contact = session.get(Contact, "+84912345678")
+    assert contact is not None
+    assert contact.opted_out is True
+
+
+def test_callback_with_an_unknown_error_code_fails_as_undelivered(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    message_id, sid = sent_message(client, services, fake_twilio)
+    post_status(client, fake_twilio, sid, "failed", error_code="39999")
+    message = load(services, message_id)
+    assert (message.status, message.failure_reason) == ("failed", "undelivered")
+    assert "error 39999" in (message.failure_detail or "")
+
+
 def test_bad_callback_signature_is_403_and_changes_nothing(
     client: FlaskClient, services: Services, fake_twilio: FakeTwilio
 ) -> None:
