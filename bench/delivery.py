@@ -118,7 +118,7 @@ def run_naive(stack: Stack, count: int) -> dict[str, float]:
     # The parent imports everything once, as a long-running worker would; each job still
     # forks, connects to the database and builds a new HTTP client.
     script = (
-        "import sys; import bench.delivery, notifier.runtime, twilio.rest; "
+        "import sys; import bench.delivery, notifier.core.runtime, twilio.rest; "
         "from redis import Redis; from rq import Worker; "
         f"Worker([{NAIVE_QUEUE!r}], connection=Redis.from_url(sys.argv[1])).work()"
     )

@@ -473,7 +473,7 @@ def job_state(stack: Stack, message_id: str) -> str:
     from rq.queue import Queue
 
     from notifier.core.runtime import QUEUE_NAMES
-    from notifier.messaging.delivery import JOBS_KEY
+    from notifier.messaging.delivery.enqueueing import JOBS_KEY
 
     connection = Redis.from_url(stack.redis.url)
     job_id = connection.hget(JOBS_KEY, message_id)

@@ -203,14 +203,38 @@ def test_status_callbacks_out_of_order_keep_the_furthest_status(
     assert [h.status for h in message.history][-1] == "delivered"
 
 
-def test_undelivered_callback_fails_with_a_reason(
-    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+@pytest.mark.parametrize(
+    ("twilio_status", "error_code", "reason"),
+    [
+        ("undelivered", "30003", "unreachable"),
+        ("undelivered", "21610", "opted_out"),
+        ("failed", "39999", "undelivered"),  # a code we do not know
+    ],
+)
+def test_failure_callback_fails_with_the_reason_of_its_error_code(
+    client: FlaskClient,
+    services: Services,
+    fake_twilio: FakeTwilio,
+    twilio_status: str,
+    error_code: str,
+    reason: str,
 ) -> None:
     message_id, sid = sent_message(client, services, fake_twilio)
-    post_status(client, fake_twilio, sid, "undelivered", error_code="30003")
+    post_status(client, fake_twilio, sid, twilio_status, error_code=error_code)
     message = load(services, message_id)
-    assert message.status == "failed"
-    assert message.failure_reason == "unreachable"
+    assert (message.status, message.failure_reason) == ("failed", reason)
+    assert f"error {error_code}" in (message.failure_detail or "")
+
+
+def test_undelivered_callback_for_an_unsubscribed_number_opts_it_out(
+    client: FlaskClient, services: Services, fake_twilio: FakeTwilio
+) -> None:
+    _, sid = sent_message(client, services, fake_twilio)
+    post_status(client, fake_twilio, sid, "undelivered", error_code="21610")
+    with services.db.session() as session:
+        contact = session.get(Contact, "+84912345678")
+    assert contact is not None
+    assert contact.opted_out is True
 
 
 def test_bad_callback_signature_is_403_and_changes_nothing(

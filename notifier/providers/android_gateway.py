@@ -25,9 +25,35 @@ from android_sms_gateway.http import RequestsHttpClient
 from notifier.providers.base import (
     OutboundSms,
     PermanentProviderError,
+    Receipt,
     RetryableProviderError,
     SendResult,
 )
+
+# The app's webhook events about a message we sent → our status.
+RECEIPT_EVENTS = {
+    "sms:sent": "sent",  # the phone handed it to the carrier
+    "sms:delivered": "delivered",  # the carrier's delivery report reached the phone
+    # The phone could not send it, or the carrier reported it undelivered: the app has given
+    # up, so it is final (the app's reason goes into the message's history).
+    "sms:failed": "failed",
+}
+
+
+def event_receipt(event: str, message_id: str, reason: str | None = None) -> Receipt:
+    """A delivery event (one of `RECEIPT_EVENTS`) in our words.
+
+    It names our message: we send with our message id as the gateway's. A repeated event (the
+    app retries deliveries) finds the status already reached and changes nothing.
+    """
+    detail = (f"gateway {event}" + (f": {reason}" if reason else ""))[:500]
+    return Receipt(
+        AndroidGatewayProvider.name,
+        message_id,
+        RECEIPT_EVENTS[event],
+        detail=detail,
+        by_our_id=True,
+    )
 
 
 class _TimeoutSession(requests.Session):

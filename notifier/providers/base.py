@@ -23,6 +23,20 @@ class SendResult:
     status: str = "sent"
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's report on a message it accepted, in our words (each adapter reads its own)."""
+
+    provider: str
+    provider_message_id: str
+    status: str  # "sent", "delivered" or "failed"
+    reason: str | None = None  # our failure reason code
+    detail: str | None = None  # the provider's own words, for the message's history
+    # The provider was given our message id as its own, so a receipt finds its message even
+    # before the worker has recorded the send.
+    by_our_id: bool = False
+
+
 class ProviderError(Exception):
     """Base of provider failures. `reason` is a stable code staff can read."""
 

@@ -1,9 +1,10 @@
-"""Twilio Messages API through the official SDK, with its errors mapped to ours."""
+"""Twilio Messages API through the official SDK; Twilio's statuses and error codes in our words."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from urllib.parse import urlencode
 
@@ -17,24 +18,70 @@ from notifier.providers.base import (
     OutboundSms,
     PermanentProviderError,
     RateLimitedProviderError,
+    Receipt,
     RetryableProviderError,
     SendResult,
     SentRecord,
 )
 
+log = logging.getLogger(__name__)
 # The SDK logs every request and response at INFO: far too much at hundreds a second.
 _sdk_log = logging.getLogger("notifier.providers.twilio.sdk")
 _sdk_log.setLevel(logging.WARNING)
 
-# Twilio error codes (https://www.twilio.com/docs/api/errors) mapped to our reason codes.
-PERMANENT_CODES = {
-    21211: "invalid_number",
-    21614: "landline",
-    21610: "opted_out",
-    21408: "region_not_permitted",
-    21612: "unreachable",
+# A status callback's MessageStatus → ours. Any status before delivery means Twilio has it.
+STATUSES = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
 }
-RETRYABLE_CODES = {20429, 20500, 20503}
+
+
+@dataclass(frozen=True)
+class _Code:
+    reason: str  # ours
+    temporary: bool = False  # the same message may get through later
+
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) → our reasons. 20xxx and 21xxx
+# answer a send request: a temporary one is retried. 30xxx come in a status callback for a
+# message Twilio accepted and could not deliver: it has failed either way.
+ERRORS = {
+    # too many requests: slow down and try again
+    20429: _Code("rate_limited", temporary=True),
+    # Twilio's own trouble: it passes
+    20500: _Code("provider_unavailable", temporary=True),
+    20503: _Code("provider_unavailable", temporary=True),
+    # not a valid phone number: it never will be
+    21211: _Code("invalid_number"),
+    # the account may not send to that country: only its owner can change that
+    21408: _Code("region_not_permitted"),
+    # the citizen texted STOP to our number: until they text START, every send is refused
+    21610: _Code("opted_out"),
+    # no route from our sender to that number
+    21612: _Code("unreachable"),
+    # a landline cannot take SMS
+    21614: _Code("landline"),
+    # the handset is off or out of coverage: it may be back later
+    30003: _Code("unreachable", temporary=True),
+    # blocked by the recipient or the carrier: it stays blocked
+    30004: _Code("blocked"),
+    # the carrier does not know the number: it does not exist, or no longer
+    30005: _Code("invalid_number"),
+    # a landline, or a carrier that takes no SMS
+    30006: _Code("landline"),
+    # filtered by the carrier as spam or fraud: the same text is filtered again
+    30007: _Code("carrier_rejected"),
+    # an unknown error on the way: it may pass next time
+    30008: _Code("undelivered", temporary=True),
+}
 # What a request can raise on the way: urllib3's own errors, or the socket's.
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -189,8 +236,23 @@ def classify_twilio_error(
     detail = f"HTTP {exc.status}, Twilio error {code}: {exc.msg}"[:500]
     if exc.status == 429 or code == 20429:
         return RateLimitedProviderError("rate_limited", detail, retry_after=retry_after)
-    if code in RETRYABLE_CODES or exc.status >= 500:
+    known = ERRORS.get(code) if code is not None else None
+    if exc.status >= 500 or (known is not None and known.temporary):
         return RetryableProviderError("provider_unavailable", detail)
-    if code in PERMANENT_CODES:
-        return PermanentProviderError(PERMANENT_CODES[code], detail)
+    if known is not None:
+        return PermanentProviderError(known.reason, detail)
     return PermanentProviderError("provider_rejected", detail)
+
+
+def status_receipt(sid: str, message_status: str, error_code: str | None) -> Receipt | None:
+    """A status callback in our words; None for a status that tells us nothing."""
+    status = STATUSES.get(message_status.lower())
+    if status is None:
+        log.info("twilio status %r for %s ignored", message_status, sid)
+        return None
+    reason = None
+    if error_code:
+        known = ERRORS.get(int(error_code)) if error_code.isdigit() else None
+        reason = known.reason if known else "undelivered"
+    detail = f"Twilio {message_status}" + (f", error {error_code}" if error_code else "")
+    return Receipt(TwilioProvider.name, sid, status, reason=reason, detail=detail)

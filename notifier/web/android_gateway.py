@@ -72,12 +72,15 @@ def events() -> ResponseReturnValue:
                 reply_message_id=result.reply.id if result.reply else None,
             )
         )
-    if envelope.event in receipts.ANDROID_EVENTS:
+    # Imported only here: the adapter loads the gateway's client library and the aiohttp it
+    # brings (some 8 MB), which only a deployment whose gateway calls this route needs.
+    from notifier.providers import android_gateway
+
+    if envelope.event in android_gateway.RECEIPT_EVENTS:
         status = parse_part(SmsStatus, envelope.payload, "payload")
+        receipt = android_gateway.event_receipt(envelope.event, status.messageId, status.reason)
         with services().db.transaction() as session:
-            message = receipts.apply_android_status(
-                session, envelope.event, status.messageId, status.reason
-            )
+            message = receipts.apply(session, receipt)
             answer = GatewayEventResult(
                 id=envelope.id,
                 event=envelope.event,

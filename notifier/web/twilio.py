@@ -31,6 +31,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from notifier.core.config import Settings
 from notifier.inbound import conversation
 from notifier.messaging import receipts
+from notifier.providers.twilio import status_receipt
 from notifier.schemas import twilio as forms
 from notifier.schemas.openapi import Content, Reply
 from notifier.web import guards, services
@@ -130,8 +131,10 @@ def status_callback() -> ResponseReturnValue:
     error_code = request.form.get("ErrorCode") or None
     if not sid or not status:
         raise ApiProblem(400, "Invalid request", "MessageSid and MessageStatus are required.")
-    with services().db.transaction() as session:
-        receipts.apply_twilio_status(session, sid, status, error_code)
+    receipt = status_receipt(sid, status, error_code)
+    if receipt is not None:
+        with services().db.transaction() as session:
+            receipts.apply(session, receipt)
     return Response(status=204)
 
 
