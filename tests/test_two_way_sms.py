@@ -15,11 +15,11 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, update
 
+from notifier import reception as schedule
 from notifier.api import keys
 from notifier.core.runtime import Services
 from notifier.messaging import outbox
 from notifier.models import Booking, ConsentEvent, Contact, InboundMessage, Message
-from notifier.reception import schedule
 from notifier.text import sms
 from tests.support.conversation import Phone, bookings, day_and_month, make_session
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http

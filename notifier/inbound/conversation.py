@@ -23,13 +23,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from notifier import reception as schedule
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.core.runtime import Services
 from notifier.dossiers import lookup
 from notifier.messaging import consent, delivery, outbox, statuses
 from notifier.models import Contact, InboundMessage, Message
-from notifier.reception import schedule
 from notifier.text import keywords, phones
 from notifier.text.keywords import Intent, IntentKind
 from notifier.text.textinput import clean_input

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier import reception as schedule
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.messaging import outbox, statuses
 from notifier.models import Message
-from notifier.reception import schedule
 from notifier.text import phones, sms, templating
 
 NOTICE_KIND = "notice"
