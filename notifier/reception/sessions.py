@@ -142,14 +142,21 @@ def get_session(session: Session, session_id: int) -> SessionInfo:
 
 
 def session_bookings(
+    session: Session, session_id: int, *, states: Sequence[str] | None = None
+) -> list[BookingInfo]:
+    """A session's bookings in expected-time order (all states unless `states` is given)."""
+    return session_with_bookings(session, session_id, states=states)[1]
+
+
+def session_with_bookings(
     session: Session,
     session_id: int,
     *,
     states: Sequence[str] | None = None,
     by_place: bool = False,
-) -> list[BookingInfo]:
-    """A session's bookings in expected-time order, or by place number (`by_place`: a cancelled
-    booking stays beside the place it held); all states unless `states` is given."""
+) -> tuple[SessionInfo, list[BookingInfo]]:
+    """A session and its bookings in expected-time order, or by place number (`by_place`: a
+    cancelled booking stays beside the place it held); all states unless `states` is given."""
     row = _session_row(session, session_id)
     query = select(Booking).where(Booking.session_id == row.id)
     if states is not None:
@@ -158,7 +165,8 @@ def session_bookings(
         query = query.order_by(Booking.slot_index, Booking.id)
     else:
         query = query.order_by(Booking.expected_at, Booking.id)
-    return [BookingInfo.from_rows(booking, row) for booking in session.scalars(query)]
+    bookings = [BookingInfo.from_rows(booking, row) for booking in session.scalars(query)]
+    return SessionInfo.from_row(row), bookings
 
 
 # -- changing ---------------------------------------------------------------------------------

@@ -60,8 +60,7 @@ def _session_page(
 ) -> ResponseReturnValue:
     try:
         with services().db.session() as db:
-            found = schedule.get_session(db, session_id)
-            bookings = schedule.session_bookings(db, session_id, by_place=True)
+            found, bookings = schedule.session_with_bookings(db, session_id, by_place=True)
     except schedule.ReceptionError:
         abort(404)
     return render(
