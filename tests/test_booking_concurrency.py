@@ -14,9 +14,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from notifier import reception
 from notifier.core.runtime import Services
 from notifier.models import Booking, InboundMessage
-from notifier.reception import schedule
 from tests.support.conversation import make_session
 from tests.support.fake_android_gateway import EVENTS_PATH, FakeAndroidGateway, signed
 from tests.support.helpers import run_jobs
@@ -67,7 +67,7 @@ def test_fifty_simultaneous_dat_for_ten_places(
     assert len({b.expected_at for b in booked}) == CAPACITY
     assert len({b.phone for b in booked}) == CAPACITY
     assert len(stored) == CITIZENS
-    assert schedule.Reception(services).session(info.id).booked == CAPACITY
+    assert reception.Reception(services).session(info.id).booked == CAPACITY
 
     run_jobs(services)
     replies = [m.text for m in fake_gateway.messages]
@@ -78,23 +78,23 @@ def test_fifty_simultaneous_dat_for_ten_places(
 
 def test_one_phone_booking_twenty_times_at_once_gets_one_booking(services: Services) -> None:
     info = make_session(services, capacity=CAPACITY)
-    desk = schedule.Reception(services)
+    desk = reception.Reception(services)
     outcomes = all_at_once(
         20, lambda _: desk.book(session_id=info.id, phone="0912345678", channel="api")
     )
     assert Counter(o.status for o in outcomes) == {
-        schedule.BookStatus.BOOKED: 1,
-        schedule.BookStatus.ALREADY_BOOKED: 19,
+        reception.BookStatus.BOOKED: 1,
+        reception.BookStatus.ALREADY_BOOKED: 19,
     }
     assert len({o.booking.code for o in outcomes if o.booking}) == 1
     assert desk.session(info.id).booked == 1
 
 
 def test_sessions_created_at_once_get_distinct_numbers(services: Services) -> None:
-    desk = schedule.Reception(services)
+    desk = reception.Reception(services)
     start = datetime.now(UTC) + timedelta(days=3)
 
-    def create(index: int) -> schedule.SessionInfo:
+    def create(index: int) -> reception.SessionInfo:
         return desk.create_session(
             starts_at=start + timedelta(hours=index),
             ends_at=start + timedelta(hours=index, minutes=50),

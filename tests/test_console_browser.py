@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from notifier.core.runtime import Services
 from notifier.models import Message
-from notifier.reception.schedule import Reception
+from notifier.reception import Reception
 from notifier.reports import dashboard
 from notifier.seeding import demo
 from tests.support.console import PASSWORD, make_staff, seed_console_data

@@ -10,9 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from notifier import reception
 from notifier.core.runtime import Services
 from notifier.models import AuditLog, Booking, InboundMessage, Message, ReceptionSession
-from notifier.reception import schedule
 from tests.support.console import staff_client
 from tests.support.helpers import run_jobs
 
@@ -45,7 +45,7 @@ def create(client: FlaskClient, token: str, **changes: str) -> int:
 def book_citizens(services: Services, session_id: int) -> list[str]:
     codes = []
     for phone in CITIZENS:
-        outcome = schedule.Reception(services).book(
+        outcome = reception.Reception(services).book(
             phone=phone, channel="sms", session_id=session_id
         )
         assert outcome.ok

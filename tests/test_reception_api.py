@@ -9,10 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from notifier import reception
 from notifier.api import keys
 from notifier.core.runtime import Services
 from notifier.models import Booking, Message
-from notifier.reception import schedule
 from notifier.reminders import planner
 from tests.support.conversation import make_session
 from tests.support.helpers import run_jobs
@@ -218,7 +218,7 @@ def test_booking_refusals(api: Any, services: Services) -> None:
 
 def test_times_shared_evenly_without_a_slot_length(services: Services) -> None:
     info = make_session(services, capacity=7, slot_minutes=None)
-    desk = schedule.Reception(services)
+    desk = reception.Reception(services)
     times = [
         desk.book(session_id=info.id, phone=f"091234{n:04d}", channel="api").booking.expected_at  # type: ignore[union-attr]
         for n in range(7)
@@ -226,7 +226,7 @@ def test_times_shared_evenly_without_a_slot_length(services: Services) -> None:
     minutes = [int((t - info.starts_at).total_seconds() // 60) for t in times]
     assert minutes == [0, 25, 51, 77, 102, 128, 154]
     full = desk.book(session_id=info.id, phone="0912349999", channel="api")
-    assert full.status is schedule.BookStatus.FULL
+    assert full.status is reception.BookStatus.FULL
 
 
 def test_attended_and_no_show(api: Any, services: Services) -> None:
@@ -237,12 +237,12 @@ def test_attended_and_no_show(api: Any, services: Services) -> None:
 
     now = datetime.now(UTC)
     today = make_session(services, starts_at=now + timedelta(minutes=1), now=now)
-    outcome = schedule.Reception(services).book(
+    outcome = reception.Reception(services).book(
         session_id=today.id, phone="0912345678", channel="sms", now=now
     )
     assert outcome.booking is not None
     with services.db.transaction() as session:
-        state = schedule.set_booking_state(
+        state = reception.set_booking_state(
             session,
             services.settings,
             outcome.booking.code.lower(),
@@ -281,7 +281,7 @@ def test_cancel_session_notifies_every_booked_citizen(api: Any, services: Servic
         book(api, session["id"], phone)
     self_cancelled = book(api, session["id"], "0922222222").get_json()["booking"]["code"]
     with services.db.transaction() as db:
-        schedule.cancel_for_phone(db, services.settings, "0922222222", code=self_cancelled)
+        reception.cancel_for_phone(db, services.settings, "0922222222", code=self_cancelled)
 
     response = api.post(
         f"/api/v1/reception/sessions/{session['id']}/cancel", {"reason": "Chủ tịch đi họp tỉnh"}

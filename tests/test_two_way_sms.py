@@ -15,11 +15,11 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, update
 
+from notifier import reception
 from notifier.api import keys
 from notifier.core.runtime import Services
 from notifier.messaging import outbox
 from notifier.models import Booking, ConsentEvent, Contact, InboundMessage, Message
-from notifier.reception import schedule
 from notifier.text import sms
 from tests.support.conversation import Phone, bookings, day_and_month, make_session
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http
@@ -61,7 +61,7 @@ def inbound_rows(services: Services) -> list[InboundMessage]:
 def test_lich_lists_the_next_sessions_with_their_numbers(phone: Phone, services: Services) -> None:
     first = make_session(services, days_ahead=2)
     second = make_session(services, days_ahead=9, capacity=1)
-    schedule.Reception(services).book(session_id=second.id, phone="0900000001", channel="api")
+    reception.Reception(services).book(session_id=second.id, phone="0900000001", channel="api")
 
     reply = phone.text("Lịch")
 
@@ -175,7 +175,7 @@ def test_session_already_started_cannot_be_booked(phone: Phone, services: Servic
 
 def test_cancelled_session_cannot_be_booked(phone: Phone, services: Services) -> None:
     info = make_session(services)
-    schedule.Reception(services).cancel_session(info.id, "Chủ tịch đi công tác")
+    reception.Reception(services).cancel_session(info.id, "Chủ tịch đi công tác")
     assert phone.text("DAT 1") == (
         f"{OFFICE}: Buoi tiep cong dan so 1 da bi huy. Xin Ong/Ba soan LICH de chon buoi khac."
     )
@@ -213,7 +213,7 @@ def test_huy_cancels_the_upcoming_booking_and_frees_its_time(
     )
     assert booking.state == "cancelled"
     assert "luc 08:00" in (neighbour.text("DAT 1") or "")
-    assert schedule.Reception(services).session(info.id).booked == 1
+    assert reception.Reception(services).session(info.id).booked == 1
 
 
 def test_huy_with_a_code(phone: Phone, services: Services) -> None:
@@ -515,4 +515,4 @@ def test_counts_stay_right_after_many_texts(phone: Phone, services: Services) ->
             select(func.count()).select_from(Booking).where(Booking.state == "booked")
         )
     assert active == 1
-    assert schedule.Reception(services).upcoming()[0].booked == 1
+    assert reception.Reception(services).upcoming()[0].booked == 1

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from notifier import reception
 from notifier.core.runtime import Services
 from notifier.inbound import conversation
 from notifier.models import ConsentEvent, Contact, Message
-from notifier.reception import schedule
 from notifier.text import sms
 from notifier.ussd.menu import MAX_SCREEN, TEXTS
 from tests.support.conversation import bookings, day_and_month, make_session
@@ -259,7 +259,7 @@ def test_the_choice_is_the_session_the_caller_saw(client: FlaskClient, services:
 
 def test_a_full_session_is_marked_and_refused(client: FlaskClient, services: Services) -> None:
     info = make_session(services, capacity=1)
-    schedule.Reception(services).book(session_id=info.id, phone="0900000001", channel="api")
+    reception.Reception(services).book(session_id=info.id, phone="0900000001", channel="api")
     weekday, day, date = day_and_month(services, info)
     dialer = Dialer(client)
     dialer.dial()
@@ -558,7 +558,7 @@ class TestFuzz:
     def test_fuzzed_requests_never_break_a_screen(
         self,
         client: FlaskClient,
-        open_sessions: list[schedule.SessionInfo],
+        open_sessions: list[reception.SessionInfo],
         session_id: str | None,
         service_code: str | None,
         phone: str | None,
@@ -585,8 +585,8 @@ class TestFuzz:
 
 
 @pytest.fixture
-def open_sessions(services: Services) -> list[schedule.SessionInfo]:
+def open_sessions(services: Services) -> list[reception.SessionInfo]:
     """One session with room, one full: the fuzzer can reach every booking outcome."""
     full = make_session(services, days_ahead=3, capacity=1)
-    schedule.Reception(services).book(session_id=full.id, phone="0900000001", channel="api")
+    reception.Reception(services).book(session_id=full.id, phone="0900000001", channel="api")
     return [make_session(services), full]

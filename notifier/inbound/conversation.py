@@ -23,13 +23,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from notifier import reception
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.core.runtime import Services
 from notifier.dossiers import lookup
 from notifier.messaging import consent, delivery, outbox, statuses
 from notifier.models import Contact, InboundMessage, Message
-from notifier.reception import schedule
 from notifier.text import keywords, phones
 from notifier.text.keywords import Intent, IntentKind
 from notifier.text.textinput import clean_input, clip
@@ -222,7 +222,7 @@ class _Turn:
         return Reply(template, fields or {}, self.intent.language, **extra)
 
     def when(self, moment: datetime) -> dict[str, str]:
-        return schedule.local_fields(moment, self.settings, self.intent.language)
+        return reception.local_fields(moment, self.settings, self.intent.language)
 
 
 Acted = tuple[Reply | None, str]  # the reply to send (None: none), and the outcome for staff
@@ -234,12 +234,12 @@ def _act(turn: _Turn) -> Acted:
 
 
 def _list(turn: _Turn) -> Acted:
-    upcoming = schedule.upcoming_sessions(turn.session, turn.now, limit=SESSIONS_LISTED)
+    upcoming = reception.upcoming_sessions(turn.session, turn.now, limit=SESSIONS_LISTED)
     if not upcoming:
         return turn.reply("reply_no_sessions"), "no_sessions"
     listed = [
         {
-            **schedule.notice_fields(turn.settings, info, turn.intent.language),
+            **reception.notice_fields(turn.settings, info, turn.intent.language),
             "remaining": info.remaining,
         }
         for info in upcoming
@@ -248,10 +248,10 @@ def _list(turn: _Turn) -> Acted:
 
 
 _BOOK_REFUSALS = {
-    schedule.BookStatus.FULL: "reply_session_full",
-    schedule.BookStatus.PAST: "reply_session_past",
-    schedule.BookStatus.CANCELLED: "reply_session_cancelled",
-    schedule.BookStatus.UNKNOWN: "reply_session_unknown",
+    reception.BookStatus.FULL: "reply_session_full",
+    reception.BookStatus.PAST: "reply_session_past",
+    reception.BookStatus.CANCELLED: "reply_session_cancelled",
+    reception.BookStatus.UNKNOWN: "reply_session_unknown",
 }
 
 
@@ -259,7 +259,7 @@ def _book(turn: _Turn) -> Acted:
     intent = turn.intent
     if intent.number is None:
         return turn.reply("reply_book_how"), "no_number"
-    outcome = schedule.book(
+    outcome = reception.book(
         turn.session,
         turn.settings,
         phone=turn.phone,
@@ -270,12 +270,12 @@ def _book(turn: _Turn) -> Acted:
     )
     booking, held = outcome.booking, outcome.session
     if booking is not None and held is not None:
-        fields = schedule.booking_fields(turn.settings, booking, held, intent.language)
-        booked = outcome.status is schedule.BookStatus.BOOKED
+        fields = reception.booking_fields(turn.settings, booking, held, intent.language)
+        booked = outcome.status is reception.BookStatus.BOOKED
         template = "reply_booked" if booked else "reply_already_booked"
         return turn.reply(template, fields, booking_id=booking.id), outcome.status.value
     fields = (
-        schedule.notice_fields(turn.settings, held, intent.language)
+        reception.notice_fields(turn.settings, held, intent.language)
         if held is not None
         else {"number": intent.number}
     )
@@ -283,7 +283,7 @@ def _book(turn: _Turn) -> Acted:
 
 
 def _cancel(turn: _Turn) -> Acted:
-    outcome = schedule.cancel_for_phone(
+    outcome = reception.cancel_for_phone(
         turn.session,
         turn.settings,
         turn.phone,
@@ -291,7 +291,7 @@ def _cancel(turn: _Turn) -> Acted:
         number=turn.intent.number,
         now=turn.now,
     )
-    Status = schedule.CancelStatus
+    Status = reception.CancelStatus
     status, booking = outcome.status, outcome.booking
     if status is Status.CHOOSE:
         listed = [

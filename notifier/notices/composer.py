@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier import reception
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.messaging import outbox, statuses
 from notifier.models import Message
 from notifier.notices import rows
-from notifier.reception import schedule
 from notifier.text import sms, templating
 
 NOTICE_KIND = "notice"
@@ -238,15 +238,15 @@ def session_recipients(
 ) -> Validation:
     """Everyone still booked on a reception session, with their booking details to fill in."""
     try:
-        row = schedule.get_session(session, session_id)
-        booked = schedule.session_bookings(session, session_id, states=(schedule.BOOKED,))
-    except schedule.ReceptionError:
+        row = reception.get_session(session, session_id)
+        booked = reception.session_bookings(session, session_id, states=(reception.BOOKED,))
+    except reception.ReceptionError:
         raise NoticeError(
             "Unknown reception session.", "Không có buổi tiếp này.", "session_id"
         ) from None
     given = []
     for index, booking in enumerate(booked, start=1):
-        fields = schedule.booking_fields(settings, booking, row, content.language)
+        fields = reception.booking_fields(settings, booking, row, content.language)
         values = {
             **{key: str(value) for key, value in fields.items()},
             "name": booking.name or "",

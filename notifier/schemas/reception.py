@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from notifier.reception.schedule import (
+from notifier.reception.data import (
     MAX_CAPACITY,
     BookingInfo,
     BookOutcome,
@@ -28,11 +27,7 @@ SlotMinutes = Annotated[int, Field(ge=1, le=24 * 60)]
 
 def _local_times(info: SessionInfo | BookingInfo, tz: ZoneInfo) -> dict[str, datetime]:
     """The datetimes of `info` in the office's time zone (stored in UTC)."""
-    return {
-        name: value.astimezone(tz)
-        for name, value in asdict(info).items()
-        if isinstance(value, datetime)
-    }
+    return {name: value.astimezone(tz) for name, value in info if isinstance(value, datetime)}
 
 
 class _Body(BaseModel):
@@ -95,48 +90,27 @@ class SessionsQuery(BaseModel):
     offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 
 
-class SessionOut(BaseModel):
-    id: int
-    number: int
-    starts_at: datetime
-    ends_at: datetime
-    host: str
-    location: str
-    capacity: int
-    slot_minutes: int | None
-    status: Literal["open", "cancelled"]
-    cancel_reason: str | None
-    booked: int
-    remaining: int
-    created_at: datetime
+class SessionOut(SessionInfo):
+    # The domain's fields, times in the office's time zone.
 
     @classmethod
     def of(cls, info: SessionInfo, tz: ZoneInfo) -> SessionOut:
-        return cls.model_validate({**asdict(info), **_local_times(info, tz)})
+        return cls.model_validate({**dict(info), **_local_times(info, tz)})
 
 
 class SessionList(BaseModel):
     sessions: list[SessionOut]
 
 
-class BookingOut(BaseModel):
-    id: int
-    code: str
-    session_id: int
-    session_number: int
+class BookingOut(BookingInfo):
+    # The domain's fields, times in the office's time zone and the phone masked.
+
     phone: str = Field(description="masked, e.g. +84 91x xxx 678")
-    name: str | None
-    topic: str | None
-    slot_index: int
-    expected_at: datetime
-    state: Literal["booked", "attended", "no_show", "cancelled"]
-    channel: str
-    created_at: datetime
 
     @classmethod
     def of(cls, info: BookingInfo, tz: ZoneInfo) -> BookingOut:
         local = _local_times(info, tz)
-        return cls.model_validate({**asdict(info), **local, "phone": phones.mask(info.phone)})
+        return cls.model_validate({**dict(info), **local, "phone": phones.mask(info.phone)})
 
 
 class SessionBookings(BaseModel):

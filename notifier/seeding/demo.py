@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from notifier import reception
 from notifier.core.runtime import Services
 from notifier.models import Dossier, StaffUser
-from notifier.reception import schedule
 from notifier.staff import accounts
 
 DEMO_USER = "demo"
@@ -63,7 +63,7 @@ def seed(services: Services, today: date | None = None) -> str:
         # Through the reception domain, so public numbers are assigned as for any new session.
         for days_ahead in _next_wednesdays(today, 3):
             day = today + timedelta(days=days_ahead)
-            schedule.create_session(
+            reception.create_session(
                 session,
                 services.settings,
                 starts_at=datetime.combine(day, time(8), tzinfo=tz),

@@ -32,6 +32,11 @@ def create_user(session: Session, username: str, password: str, role: str) -> St
     return user
 
 
+def list_users(session: Session, limit: int = 500) -> list[StaffUser]:
+    """Staff users by username."""
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.username).limit(limit)).all())
+
+
 def verify_password(user: StaffUser, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
 

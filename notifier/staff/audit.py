@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.core.db import utcnow
+from notifier.core.paging import Page, fetch_page
 from notifier.models import AuditLog
 
 
@@ -32,3 +34,9 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def entries(session: Session, number: int, size: int) -> Page[AuditLog]:
+    """Page `number` of the log, newest first."""
+    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    return fetch_page(session, stmt, number, size)

@@ -26,6 +26,7 @@ from typing import Final
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
+from notifier import reception
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.core.runtime import Services
@@ -33,7 +34,6 @@ from notifier.dossiers import lookup
 from notifier.inbound import conversation
 from notifier.messaging import consent, outbox
 from notifier.models import Message
-from notifier.reception import schedule
 from notifier.schemas.ussd import MAX_SCREEN
 from notifier.text import phones, sms
 
@@ -323,11 +323,11 @@ def _dossier(call: _Call, code: str | None) -> _View:
 
 
 def _when(call: _Call, moment: datetime) -> dict[str, str]:
-    return schedule.local_fields(moment, call.settings, call.language)
+    return reception.local_fields(moment, call.settings, call.language)
 
 
 def _sessions(call: _Call, _: str | None) -> _View:
-    upcoming = schedule.upcoming_sessions(call.session, call.now, limit=SESSIONS_SHOWN)
+    upcoming = reception.upcoming_sessions(call.session, call.now, limit=SESSIONS_SHOWN)
     if not upcoming:
         return _View(call.text("no_sessions"), end=True)
     lines = [
@@ -340,10 +340,10 @@ def _sessions(call: _Call, _: str | None) -> _View:
 
 def _session(call: _Call, session_id: str | None) -> _View:
     try:
-        info = schedule.get_session(call.session, int(session_id or 0))
-    except schedule.ReceptionError:
+        info = reception.get_session(call.session, int(session_id or 0))
+    except reception.ReceptionError:
         return _View(call.text("unknown_session"), end=True)
-    fields = schedule.notice_fields(call.settings, info, call.language)
+    fields = reception.notice_fields(call.settings, info, call.language)
     body = call.text(
         "session",
         **{**fields, "host": _short(info.host), "location": _short(info.location)},
@@ -353,16 +353,16 @@ def _session(call: _Call, session_id: str | None) -> _View:
 
 
 _BOOK_REFUSALS: Final = {
-    schedule.BookStatus.FULL: "full",
-    schedule.BookStatus.PAST: "past",
-    schedule.BookStatus.CANCELLED: "session_cancelled",
-    schedule.BookStatus.UNKNOWN: "unknown_session",
+    reception.BookStatus.FULL: "full",
+    reception.BookStatus.PAST: "past",
+    reception.BookStatus.CANCELLED: "session_cancelled",
+    reception.BookStatus.UNKNOWN: "unknown_session",
 }
 
 
 def _book(call: _Call, session_id: str | None) -> _View:
     try:
-        outcome = schedule.book(
+        outcome = reception.book(
             call.session,
             call.settings,
             phone=call.phone,
@@ -370,26 +370,26 @@ def _book(call: _Call, session_id: str | None) -> _View:
             session_id=int(session_id or 0),
             now=call.now,
         )
-    except schedule.ReceptionError:
+    except reception.ReceptionError:
         return _View(call.text("phone_refused"), end=True)
     booking, held = outcome.booking, outcome.session
     if booking is None or held is None:
-        fields = schedule.notice_fields(call.settings, held, call.language) if held else {}
+        fields = reception.notice_fields(call.settings, held, call.language) if held else {}
         return _View(call.text(_BOOK_REFUSALS[outcome.status], **fields), end=True)
-    fields = schedule.booking_fields(call.settings, booking, held, call.language)
-    fields["location"] = _short(booking.location)
-    if outcome.status is not schedule.BookStatus.BOOKED:
+    fields = reception.booking_fields(call.settings, booking, held, call.language)
+    fields["location"] = _short(held.location)
+    if outcome.status is not reception.BookStatus.BOOKED:
         return _View(call.text("already_booked", **fields), end=True)
-    notice = schedule.confirmation(
+    notice = reception.confirmation(
         call.session, call.settings, booking.id, language=call.language, now=call.now
     )
     return _View(call.text("booked", **fields), end=True, notices=[notice])
 
 
-def _upcoming(call: _Call) -> list[schedule.BookingInfo]:
+def _upcoming(call: _Call) -> list[reception.BookingInfo]:
     try:
-        return schedule.upcoming_bookings(call.session, call.settings, call.phone, call.now)
-    except schedule.ReceptionError:
+        return reception.upcoming_bookings(call.session, call.settings, call.phone, call.now)
+    except reception.ReceptionError:
         return []  # a number that cannot book has nothing booked
 
 
@@ -415,12 +415,12 @@ def _booking(call: _Call, code: str | None) -> _View:
 
 def _cancel(call: _Call, code: str | None) -> _View:
     try:
-        outcome = schedule.cancel_for_phone(
+        outcome = reception.cancel_for_phone(
             call.session, call.settings, call.phone, code=code or "", now=call.now
         )
-    except schedule.ReceptionError:
+    except reception.ReceptionError:
         return _View(call.text("nothing_to_cancel"), end=True)
-    Status = schedule.CancelStatus
+    Status = reception.CancelStatus
     booking = outcome.booking
     if booking is not None and outcome.status in (Status.CANCELLED, Status.ALREADY_CANCELLED):
         return _View(call.text("cancelled", booking_code=booking.code), end=True)
@@ -517,7 +517,7 @@ def respond(services: Services, request: UssdRequest, now: datetime | None = Non
     cached = _get(services, reply_key)
     if cached is not None:
         return cached
-    answer = schedule.Reception(services).run(
+    answer = reception.Reception(services).run(
         lambda session, settings: _answer(
             _Call(session, settings, services, request, phone, now or utcnow()), inputs
         )

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from notifier.reception.schedule import (
+from notifier.reception import (
     BookStatus,
     CancelStatus,
     Reception,

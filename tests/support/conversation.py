@@ -13,9 +13,9 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
+from notifier import reception
 from notifier.core.runtime import Services
 from notifier.models import Booking
-from notifier.reception import schedule
 from tests.support.fake_android_gateway import FakeAndroidGateway, post_event_http
 from tests.support.helpers import run_jobs
 
@@ -61,14 +61,14 @@ def make_session(
     now: datetime | None = None,
     host: str = "Chủ tịch UBND xã",
     location: str = "Phòng tiếp công dân UBND xã",
-) -> schedule.SessionInfo:
+) -> reception.SessionInfo:
     """An open session at 08:00-11:00 local, `days_ahead` days from today, unless told otherwise."""
     tz = services.settings.tz
     day = datetime.now(tz) + timedelta(days=days_ahead)
     starts_at = starts_at or local(day, 8, tz=tz)
     ends_at = ends_at or starts_at + timedelta(hours=3)
     with services.db.transaction() as session:
-        row = schedule.create_session(
+        row = reception.create_session(
             session,
             services.settings,
             starts_at=starts_at,
@@ -79,10 +79,10 @@ def make_session(
             slot_minutes=slot_minutes,
             now=now or min(datetime.now(UTC), starts_at - timedelta(minutes=1)),
         )
-        return schedule.SessionInfo.of(row)
+        return reception.SessionInfo.from_row(row)
 
 
-def day_and_month(services: Services, info: schedule.SessionInfo) -> tuple[str, str, str]:
+def day_and_month(services: Services, info: reception.SessionInfo) -> tuple[str, str, str]:
     """A session's start as citizens read it: weekday (folded), dd/mm, dd/mm/yyyy."""
     local = info.starts_at.astimezone(services.settings.tz)
     weekday = ("Thu 2", "Thu 3", "Thu 4", "Thu 5", "Thu 6", "Thu 7", "Chu nhat")[local.weekday()]

@@ -232,6 +232,16 @@ def describe_reason(reason: str | None) -> str:
     return reasons.describe(reason, language())
 
 
+def page_link(number: int) -> str:
+    """This page's URL, its query string kept, at page `number` of its list."""
+    args: dict[str, Any] = {
+        **(request.view_args or {}),
+        **request.args.to_dict(),
+        "page": str(number),
+    }
+    return url_for(request.endpoint or "console.dashboard", **args)
+
+
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
@@ -246,6 +256,7 @@ def _template_helpers() -> dict[str, Any]:
         "local_date": local_date,
         "money": money,
         "describe_reason": describe_reason,
+        "page_link": page_link,
         "label": lambda code: label_for(code, language()),
         "console_provider": services().settings.SMS_PROVIDER == "console",
         "has_simulator": "console.simulator" in current_app.view_functions,

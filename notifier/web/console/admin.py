@@ -7,16 +7,16 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from notifier.api import keys as api_keys
-from notifier.models import ApiKey, AuditLog, StaffUser
-from notifier.staff import accounts
+from notifier.models import ApiKey, StaffUser
+from notifier.staff import accounts, audit
 from notifier.web import services
 from notifier.web.console import audit_action, back, bp, current_user, render, requires
-from notifier.web.console.pages import paginate
+from notifier.web.console.pages import page_args
 
 
 def _users_page(status: int = 200, **context: object) -> ResponseReturnValue:
     with services().db.session() as db:
-        users = db.scalars(select(StaffUser).order_by(StaffUser.username).limit(500)).all()
+        users = accounts.list_users(db)
     return render("users.html", status, users=users, roles=accounts.ROLES, **context)
 
 
@@ -114,5 +114,5 @@ def key_revoke(key_id: int) -> ResponseReturnValue:
 @requires("manage")
 def audit_log() -> ResponseReturnValue:
     with services().db.session() as db:
-        page = paginate(db, select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()))
+        page = audit.entries(db, *page_args())
     return render("audit.html", page=page)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import abort, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, selectinload
 
 from notifier.core.db import utcnow
+from notifier.dossiers import search as dossier_search
 from notifier.messaging import delivery, statuses
-from notifier.models import Dossier, DossierEvent, Message, StaffUser
+from notifier.messaging import search as outbox_search
 from notifier.notices import composer
 from notifier.reports import dashboard as stats
 from notifier.staff import accounts, audit
-from notifier.text import phones, templating
+from notifier.text import templating
 from notifier.web import services
 from notifier.web.console import (
     audit_action,
@@ -104,41 +103,13 @@ def set_language(code: str) -> ResponseReturnValue:
 # --- helpers for lists ------------------------------------------------------------------------
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    total: int
-    number: int
-    size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-    def link(self, number: int) -> str:
-        args: dict[str, Any] = {
-            **(request.view_args or {}),
-            **request.args.to_dict(),
-            "page": str(number),
-        }
-        return url_for(request.endpoint or "console.dashboard", **args)
-
-
-def page_number() -> int:
+def page_args() -> tuple[int, int]:
+    """The page number asked for (`?page=`, from 1) and the console's page size."""
     try:
-        return max(1, min(int(request.args.get("page", "1")), 100_000))
+        number = max(1, min(int(request.args.get("page", "1")), 100_000))
     except ValueError:
-        return 1
-
-
-def paginate(db: Session, stmt: Select[Any], scalars: bool = True) -> Page:
-    """One count and one page query, whatever the size of the table."""
-    size = services().settings.CONSOLE_PAGE_SIZE
-    number = page_number()
-    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    query = stmt.limit(size).offset((number - 1) * size)
-    items = list(db.scalars(query).all() if scalars else db.execute(query).all())
-    return Page(items, total, number, size)
+        number = 1
+    return number, services().settings.CONSOLE_PAGE_SIZE
 
 
 def parse_day(raw: str | None) -> date | None:
@@ -152,10 +123,6 @@ def parse_day(raw: str | None) -> date | None:
 
 def today() -> date:
     return datetime.now(services().settings.tz).date()
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=services().settings.tz)
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -235,103 +202,50 @@ def dashboard() -> ResponseReturnValue:
 # --- dossiers ---------------------------------------------------------------------------------
 
 
-def dossier_search(q: str) -> Select[Any]:
-    stmt = select(Dossier).order_by(Dossier.created_at.desc(), Dossier.id.desc())
-    q = q.strip()
-    if not q:
-        return stmt
-    try:
-        phone = phones.normalize(q)
-    except phones.InvalidPhoneNumber:
-        phone = None
-    code = q.upper()
-    conditions = [Dossier.code == code, Dossier.code.like(_like_prefix(code), escape="\\")]
-    if phone:
-        conditions.append(Dossier.phone == phone)
-    return stmt.where(or_(*conditions))
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%" if len(text) >= 4 else f"{escaped}%"
-
-
 @bp.get("/dossiers")
 def dossiers() -> ResponseReturnValue:
     q = request.args.get("q", "")[:100]
     with services().db.session() as db:
-        page = paginate(db, dossier_search(q))
+        page = dossier_search.search(db, q, *page_args())
     return render("dossiers.html", page=page, q=q, today=today())
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    kind: str  # event | message
-    item: Any
 
 
 @bp.get("/dossiers/<int:dossier_id>")
 def dossier(dossier_id: int) -> ResponseReturnValue:
     with services().db.session() as db:
-        found = db.get(Dossier, dossier_id)
-        if found is None:
-            abort(404)
-        events = db.scalars(
-            select(DossierEvent).where(DossierEvent.dossier_id == dossier_id).limit(500)
-        ).all()
-        sent = db.scalars(
-            select(Message)
-            .where(Message.dossier_id == dossier_id)
-            .options(selectinload(Message.history))
-            .limit(500)
-        ).all()
-    timeline = sorted(
-        [TimelineEntry(e.occurred_at, "event", e) for e in events]
-        + [TimelineEntry(m.created_at, "message", m) for m in sent],
-        key=lambda entry: (entry.at, entry.kind == "message"),
-    )
-    return render("dossier.html", dossier=found, timeline=timeline, today=today())
+        found = dossier_search.timeline(db, dossier_id)
+    if found is None:
+        abort(404)
+    return render("dossier.html", dossier=found.dossier, timeline=found.entries, today=today())
 
 
 # --- messages ---------------------------------------------------------------------------------
 
 
-def message_filters() -> tuple[Select[Any], dict[str, str]]:
+def message_filters() -> tuple[outbox_search.MessageFilter, dict[str, str]]:
+    """The list's filters from the query string, and the raw values to show in the form."""
     args = {
         key: request.args.get(key, "").strip()[:100]
         for key in ("status", "template", "from", "to", "phone", "kind", "batch")
     }
-    stmt = select(Message).order_by(Message.created_at.desc(), Message.id)
-    if args["status"] in statuses.ALL:
-        stmt = stmt.where(Message.status == args["status"])
-    if args["template"]:
-        if args["template"] == "-":
-            stmt = stmt.where(Message.template.is_(None))
-        else:
-            stmt = stmt.where(Message.template == args["template"])
-    if args["kind"]:
-        stmt = stmt.where(Message.kind == args["kind"])
-    if args["batch"]:
-        stmt = stmt.where(Message.batch_id == args["batch"])
-    start, end = parse_day(args["from"]), parse_day(args["to"])
-    if start:
-        stmt = stmt.where(Message.created_at >= day_start(start))
-    if end:
-        stmt = stmt.where(Message.created_at < day_start(end + timedelta(days=1)))
-    if args["phone"]:
-        try:
-            stmt = stmt.where(Message.phone == phones.normalize(args["phone"]))
-        except phones.InvalidPhoneNumber:
-            stmt = stmt.where(Message.phone == args["phone"])
-    return stmt, args
+    filters = outbox_search.MessageFilter(
+        status=args["status"],
+        template=args["template"],
+        kind=args["kind"],
+        batch=args["batch"],
+        phone=args["phone"],
+        start=parse_day(args["from"]),
+        end=parse_day(args["to"]),
+    )
+    return filters, args
 
 
 @bp.get("/messages")
 def messages() -> ResponseReturnValue:
-    stmt, args = message_filters()
-    with services().db.session() as db:
-        page = paginate(db, stmt)
+    filters, args = message_filters()
+    svc = services()
+    with svc.db.session() as db:
+        page = outbox_search.messages(db, svc.settings, filters, *page_args())
     return render(
         "messages.html",
         page=page,
@@ -344,15 +258,11 @@ def messages() -> ResponseReturnValue:
 @bp.get("/messages/<message_id>")
 def message(message_id: str) -> ResponseReturnValue:
     with services().db.session() as db:
-        found = db.scalars(
-            select(Message)
-            .where(Message.id == message_id[:36])
-            .options(selectinload(Message.history))
-        ).one_or_none()
-        if found is None:
-            abort(404)
-        sender = db.get(StaffUser, found.staff_user_id) if found.staff_user_id else None
-    return render("message.html", message=found, sender=sender)
+        found = outbox_search.message(db, message_id[:36])
+    if found is None:
+        abort(404)
+    shown, sender = found
+    return render("message.html", message=shown, sender=sender)
 
 
 @bp.post("/messages/<message_id>/resend")

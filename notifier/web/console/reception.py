@@ -7,25 +7,25 @@ transaction with the audit entry; the notices are enqueued after the commit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from flask import abort, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from notifier import reception as schedule
 from notifier.core.config import Settings
 from notifier.core.db import utcnow
 from notifier.inbound import conversation
 from notifier.messaging import delivery
-from notifier.models import Booking, InboundMessage, Message, ReceptionSession
-from notifier.reception import schedule as reception_domain
+from notifier.messaging import search as outbox_search
 from notifier.text import phones
 from notifier.web import services
 from notifier.web.console import audit_action, back, bp, render, requires
-from notifier.web.console.pages import day_start, parse_day, today
+from notifier.web.console.pages import parse_day, today
+
+SESSIONS_LISTED = 200
 
 
 @bp.get("/reception")
@@ -35,16 +35,11 @@ def reception() -> ResponseReturnValue:
 
 def _reception_page(status: int = 200, error: str | None = None) -> ResponseReturnValue:
     show_past = request.args.get("past") == "1"
-    now = utcnow()
-    stmt = select(ReceptionSession)
-    if show_past:
-        stmt = stmt.where(ReceptionSession.ends_at < now).order_by(
-            ReceptionSession.starts_at.desc()
-        )
-    else:
-        stmt = stmt.where(ReceptionSession.ends_at >= now).order_by(ReceptionSession.starts_at)
     with services().db.session() as db:
-        sessions = db.scalars(stmt.limit(200)).all()
+        if show_past:
+            sessions = schedule.finished_sessions(db, limit=SESSIONS_LISTED)
+        else:
+            sessions = schedule.unfinished_sessions(db, limit=SESSIONS_LISTED)
     return render(
         "reception.html",
         status,
@@ -63,20 +58,18 @@ def reception_session(session_id: int) -> ResponseReturnValue:
 def _session_page(
     session_id: int, status: int = 200, error: str | None = None
 ) -> ResponseReturnValue:
-    with services().db.session() as db:
-        found = db.get(ReceptionSession, session_id)
-        if found is None:
-            abort(404)
-        bookings = db.scalars(
-            select(Booking).where(Booking.session_id == session_id).order_by(Booking.slot_index)
-        ).all()
+    try:
+        with services().db.session() as db:
+            found, bookings = schedule.session_with_bookings(db, session_id, by_place=True)
+    except schedule.ReceptionError:
+        abort(404)
     return render(
         "reception_session.html",
         status,
         session=found,
         bookings=bookings,
         error=error,
-        changeable=found.status == reception_domain.OPEN and found.ends_at > utcnow(),
+        changeable=found.status == schedule.OPEN and found.ends_at > utcnow(),
         local_day=found.starts_at.astimezone(services().settings.tz),
     )
 
@@ -85,18 +78,9 @@ def _session_page(
 def reception_day() -> ResponseReturnValue:
     """Every booking of one local day, in order, for printing."""
     day = parse_day(request.args.get("date")) or today()
-    start = day_start(day)
-    with services().db.session() as db:
-        rows = db.execute(
-            select(Booking, ReceptionSession)
-            .join(ReceptionSession, Booking.session_id == ReceptionSession.id)
-            .where(
-                ReceptionSession.starts_at >= start,
-                ReceptionSession.starts_at < start + timedelta(days=1),
-                Booking.state != "cancelled",
-            )
-            .order_by(ReceptionSession.starts_at, Booking.slot_index)
-        ).all()
+    svc = services()
+    with svc.db.session() as db:
+        rows = schedule.day_bookings(db, svc.settings, day)
     return render("reception_day.html", day=day, rows=rows)
 
 
@@ -108,46 +92,14 @@ def simulator_enabled() -> None:
         abort(404)
 
 
-@dataclass(frozen=True)
-class Bubble:
-    at: datetime
-    incoming: bool  # from the citizen
-    text: str
-    status: str | None = None
-
-
 @bp.get("/simulator")
 def simulator() -> ResponseReturnValue:
     """Every phone messages went to (the console provider sends nothing), and one conversation."""
     simulator_enabled()
     selected = _as_e164(request.args.get("phone", "").strip()[:64])
     with services().db.session() as db:
-        latest = func.max(Message.created_at).label("latest")
-        numbers = db.execute(
-            select(Message.phone, latest, func.count())
-            .group_by(Message.phone)
-            .order_by(latest.desc())
-            .limit(100)
-        ).all()
-        bubbles: list[Bubble] = []
-        if selected:
-            sent = db.scalars(
-                select(Message)
-                .where(Message.phone == selected)
-                .order_by(Message.created_at.desc())
-                .limit(100)
-            ).all()
-            received = db.scalars(
-                select(InboundMessage)
-                .where(InboundMessage.phone == selected)
-                .order_by(InboundMessage.received_at.desc())
-                .limit(100)
-            ).all()
-            bubbles = sorted(
-                [Bubble(m.created_at, False, m.body or "", m.status) for m in sent]
-                + [Bubble(i.received_at, True, i.text or "") for i in received],
-                key=lambda bubble: bubble.at,
-            )
+        numbers = outbox_search.phones_texted(db)
+        bubbles = outbox_search.conversation(db, selected) if selected else []
     return render("simulator.html", numbers=numbers, selected=selected, bubbles=bubbles)
 
 
@@ -169,7 +121,7 @@ def _int_field(name: str, required: bool = True) -> int | None:
 
 
 def _schedule_error(exc: Exception) -> str:
-    if isinstance(exc, reception_domain.ReceptionError):
+    if isinstance(exc, schedule.ReceptionError):
         return f"{exc.field}: {exc}" if exc.field else str(exc)
     return "Ngày giờ hoặc số không hợp lệ / Invalid date, time or number"
 
@@ -185,7 +137,7 @@ def session_create() -> ResponseReturnValue:
         capacity = _int_field("capacity")
         slot_minutes = _int_field("slot_minutes", required=False)
         with svc.db.transaction() as db:
-            row = reception_domain.create_session(
+            row = schedule.create_session(
                 db,
                 svc.settings,
                 starts_at=starts_at,
@@ -197,7 +149,7 @@ def session_create() -> ResponseReturnValue:
             )
             audit_action(db, "session_created", f"session:{row.id}", {"number": row.number})
             session_id = row.id
-    except (ValueError, reception_domain.ReceptionError) as exc:
+    except (ValueError, schedule.ReceptionError) as exc:
         return _reception_page(400, error=_schedule_error(exc))
     return back("console.reception_session", session_id=session_id)
 
@@ -215,7 +167,7 @@ def _session_change(
             result = change(db, svc.settings)
             notices = list(getattr(result, "notices", None) or [])
             audit_action(db, action, target or f"session:{session_id}", {"notified": len(notices)})
-    except reception_domain.ReceptionError as exc:
+    except schedule.ReceptionError as exc:
         if exc.kind == "not_found":
             abort(404)
         return _session_page(
@@ -234,7 +186,7 @@ def session_cancel(session_id: int) -> ResponseReturnValue:
     return _session_change(
         session_id,
         "session_cancelled",
-        lambda db, cfg: reception_domain.cancel_session(db, cfg, session_id, reason=reason),
+        lambda db, cfg: schedule.cancel_session(db, cfg, session_id, reason=reason),
     )
 
 
@@ -244,7 +196,7 @@ def session_move(session_id: int) -> ResponseReturnValue:
     form = request.form
 
     def move(db: Session, cfg: Settings) -> Any:
-        return reception_domain.move_session(
+        return schedule.move_session(
             db,
             cfg,
             session_id,
@@ -262,7 +214,7 @@ def session_edit(session_id: int) -> ResponseReturnValue:
     form = request.form
 
     def edit(db: Session, cfg: Settings) -> Any:
-        return reception_domain.update_session(
+        return schedule.update_session(
             db,
             cfg,
             session_id,
@@ -280,7 +232,7 @@ def booking_state(session_id: int, code: str) -> ResponseReturnValue:
     return _session_change(
         session_id,
         "booking_state",
-        lambda db, cfg: reception_domain.set_booking_state(db, cfg, code[:16], state),
+        lambda db, cfg: schedule.set_booking_state(db, cfg, code[:16], state),
         target=f"booking:{code[:16]}:{state}",
     )
 

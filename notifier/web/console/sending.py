@@ -17,12 +17,12 @@ from typing import Any
 from flask import request
 from flask.typing import ResponseReturnValue
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.core.db import utcnow
+from notifier import reception
 from notifier.messaging import delivery
-from notifier.models import Message, ReceptionSession
+from notifier.messaging import search as outbox_search
+from notifier.models import Message
 from notifier.notices import composer, rows
 from notifier.text import templating
 from notifier.web import services
@@ -73,16 +73,9 @@ def content_from_form() -> composer.Content:
         raise FormError("template", exc.vi, str(exc)) from None
 
 
-def upcoming_sessions() -> list[ReceptionSession]:
+def upcoming_sessions() -> list[reception.SessionInfo]:
     with services().db.session() as db:
-        return list(
-            db.scalars(
-                select(ReceptionSession)
-                .where(ReceptionSession.ends_at >= utcnow(), ReceptionSession.status == "open")
-                .order_by(ReceptionSession.starts_at)
-                .limit(50)
-            ).all()
-        )
+        return reception.unfinished_sessions(db, open_only=True, limit=50)
 
 
 def form_page(mode: str, status: int = 200, **context: Any) -> ResponseReturnValue:
@@ -288,7 +281,7 @@ def notice_csv_send(token: str) -> ResponseReturnValue:
         return render("error.html", 404, message="upload_expired")
     with svc.db.session() as db:
         if composer.batch_exists(db, token):
-            already = list(db.scalars(select(Message).where(Message.batch_id == token)).all())
+            already = outbox_search.batch(db, token)
             return render("notice_done.html", created=already, counts=summary(already), batch=token)
     try:
         # Taken atomically: of two confirmations racing, only one finds the upload.
