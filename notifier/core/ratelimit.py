@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import limits
@@ -31,10 +30,8 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from redis import Redis
 from redis.exceptions import RedisError
 
+from notifier.core.config import Settings
 from notifier.core.db import utcnow
-
-if TYPE_CHECKING:
-    from notifier.core.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -110,51 +107,54 @@ class RateLimiter:
             self._strategy.clear(item, scope, _key(identifier))
 
 
-def check_ip(services: Services, scope: str, ip: str | None) -> Verdict:
-    """One request from `ip` on an endpoint open to the public (RATE_LIMIT_PER_IP)."""
-    return services.rate_limiter.hit(
-        f"ip:{scope}", ip or "unknown", services.settings.RATE_LIMIT_PER_IP
-    )
-
-
-def check_phone(services: Services, scope: str, phone: str) -> Verdict:
-    """One inbound text or USSD request from `phone` (RATE_LIMIT_PER_PHONE)."""
-    return services.rate_limiter.hit(
-        f"phone:{scope}", phone, services.settings.RATE_LIMIT_PER_PHONE
-    )
-
-
 AUTH_FAILURES = "auth-failures"
 _LOCKED_OUT = "notifier:locked-out:"
 
 
-def auth_failures_exhausted(services: Services, ip: str | None) -> Verdict:
-    """Whether `ip` sent too many requests that failed authentication to be heard now.
+class InboundLimits:
+    """The limits on traffic anyone can send: per address, per phone, and the lockout of an
+    address whose requests keep failing authentication (RATE_LIMIT_* settings)."""
 
-    Every webhook request asks, so the answer is one key read: the key is set, for as long as
-    the lockout lasts, when failures reach the limit (only failed requests pay for counting).
-    """
-    if parse_limit(services.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP) is None:
-        return ALLOWED
-    try:
-        left_ms = int(services.redis.pttl(_LOCKED_OUT + _key(ip or "unknown")))
-    except RedisError as exc:
-        log.warning("lockout not checked, Redis unavailable: %s", exc)
-        return ALLOWED
-    return Verdict(False, max(1, math.ceil(left_ms / 1000))) if left_ms > 0 else ALLOWED
+    def __init__(self, limiter: RateLimiter, redis: Redis, settings: Settings) -> None:
+        self.limiter = limiter
+        self.redis = redis
+        self.settings = settings
 
+    def check_ip(self, scope: str, ip: str | None) -> Verdict:
+        """One request from `ip` on an endpoint open to the public (RATE_LIMIT_PER_IP)."""
+        return self.limiter.hit(f"ip:{scope}", ip or "unknown", self.settings.RATE_LIMIT_PER_IP)
 
-def record_auth_failure(services: Services, ip: str | None) -> None:
-    identifier = ip or "unknown"
-    spec = services.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP
-    services.rate_limiter.hit(AUTH_FAILURES, identifier, spec)
-    verdict = services.rate_limiter.exhausted(AUTH_FAILURES, identifier, spec)
-    if verdict.allowed:
-        return
-    try:
-        services.redis.set(_LOCKED_OUT + _key(identifier), 1, ex=verdict.retry_after)
-    except RedisError as exc:
-        log.warning("lockout not recorded, Redis unavailable: %s", exc)
+    def check_phone(self, scope: str, phone: str) -> Verdict:
+        """One inbound text or USSD request from `phone` (RATE_LIMIT_PER_PHONE)."""
+        return self.limiter.hit(f"phone:{scope}", phone, self.settings.RATE_LIMIT_PER_PHONE)
+
+    def auth_failures_exhausted(self, ip: str | None) -> Verdict:
+        """Whether `ip` sent too many requests that failed authentication to be heard now.
+
+        Every webhook request asks, so the answer is one key read: the key is set, for as long
+        as the lockout lasts, when failures reach the limit (only failed requests pay for
+        counting).
+        """
+        if parse_limit(self.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP) is None:
+            return ALLOWED
+        try:
+            left_ms = int(self.redis.pttl(_LOCKED_OUT + _key(ip or "unknown")))
+        except RedisError as exc:
+            log.warning("lockout not checked, Redis unavailable: %s", exc)
+            return ALLOWED
+        return Verdict(False, max(1, math.ceil(left_ms / 1000))) if left_ms > 0 else ALLOWED
+
+    def record_auth_failure(self, ip: str | None) -> None:
+        identifier = ip or "unknown"
+        spec = self.settings.RATE_LIMIT_AUTH_FAILURES_PER_IP
+        self.limiter.hit(AUTH_FAILURES, identifier, spec)
+        verdict = self.limiter.exhausted(AUTH_FAILURES, identifier, spec)
+        if verdict.allowed:
+            return
+        try:
+            self.redis.set(_LOCKED_OUT + _key(identifier), 1, ex=verdict.retry_after)
+        except RedisError as exc:
+            log.warning("lockout not recorded, Redis unavailable: %s", exc)
 
 
 # --- API keys: token bucket and daily cap ------------------------------------------------------

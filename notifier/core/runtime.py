@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from notifier.core.config import Settings
 from notifier.core.db import Database, utcnow
-from notifier.core.ratelimit import RateLimiter
+from notifier.core.ratelimit import InboundLimits, RateLimiter
 from notifier.providers import Provider, build_provider
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,10 @@ class Services:
     @cached_property
     def rate_limiter(self) -> RateLimiter:
         return RateLimiter(self.redis)
+
+    @cached_property
+    def inbound_limits(self) -> InboundLimits:
+        return InboundLimits(self.rate_limiter, self.redis, self.settings)
 
     def queue(self, priority: str) -> Queue:
         return self.queues[URGENT_QUEUE if priority == URGENT_QUEUE else BULK_QUEUE]

@@ -55,24 +55,24 @@ def _too_many(verdict: ratelimit.Verdict, detail: str) -> ApiProblem:
 
 def refuse_locked_out_client() -> None:
     """429 for a client that failed authentication too often lately."""
-    verdict = ratelimit.auth_failures_exhausted(services(), request.remote_addr)
+    verdict = services().inbound_limits.auth_failures_exhausted(request.remote_addr)
     if not verdict.allowed:
         raise _too_many(verdict, "Too many requests failed authentication; try again later.")
 
 
 def authentication_failed() -> None:
-    ratelimit.record_auth_failure(services(), request.remote_addr)
+    services().inbound_limits.record_auth_failure(request.remote_addr)
 
 
 def limit_ip(scope: str) -> None:
     """429 once the client's address is over RATE_LIMIT_PER_IP for `scope`."""
-    verdict = ratelimit.check_ip(services(), scope, request.remote_addr)
+    verdict = services().inbound_limits.check_ip(scope, request.remote_addr)
     if not verdict.allowed:
         raise _too_many(verdict, "Too many requests from this address; try again later.")
 
 
 def limit_phone(scope: str, phone: str) -> None:
     """429 once `phone` is over RATE_LIMIT_PER_PHONE for `scope`."""
-    verdict = ratelimit.check_phone(services(), scope, phone)
+    verdict = services().inbound_limits.check_phone(scope, phone)
     if not verdict.allowed:
         raise _too_many(verdict, "Too many requests from this phone number; try again later.")

@@ -10,7 +10,7 @@ from notifier.api import keys as api_keys
 from notifier.models import ApiKey, StaffUser
 from notifier.staff import accounts, audit
 from notifier.web import services
-from notifier.web.console import audit_action, back, bp, current_user, render, requires
+from notifier.web.console.base import audit_action, back, bp, current_user, render, requires
 from notifier.web.console.pages import page_args
 
 

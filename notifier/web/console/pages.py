@@ -18,7 +18,7 @@ from notifier.reports import dashboard as stats
 from notifier.staff import accounts, audit
 from notifier.text import templating
 from notifier.web import services
-from notifier.web.console import (
+from notifier.web.console.base import (
     audit_action,
     back,
     bp,

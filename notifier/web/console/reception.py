@@ -22,7 +22,7 @@ from notifier.messaging import delivery
 from notifier.messaging import search as outbox_search
 from notifier.text import phones
 from notifier.web import services
-from notifier.web.console import audit_action, back, bp, render, requires
+from notifier.web.console.base import audit_action, back, bp, render, requires
 from notifier.web.console.pages import parse_day, today
 
 SESSIONS_LISTED = 200

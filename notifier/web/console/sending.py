@@ -26,7 +26,7 @@ from notifier.models import Message
 from notifier.notices import composer, rows
 from notifier.text import templating
 from notifier.web import services
-from notifier.web.console import audit_action, bp, current_user, render, requires
+from notifier.web.console.base import audit_action, bp, current_user, render, requires
 
 UPLOAD_TTL_SECONDS = 3600
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
